@@ -1,0 +1,19 @@
+"""Native gate implementations; importing this package fills `NATIVE` (gate id -> check)."""
+
+from __future__ import annotations
+
+from infracore_verify.checks import baseline, capabilities, hygiene, recovery, registry, topology
+from infracore_verify.checks.base import NATIVE, ContractView, NativeCheck, native_gate
+
+__all__ = [
+    "NATIVE",
+    "ContractView",
+    "NativeCheck",
+    "baseline",
+    "capabilities",
+    "hygiene",
+    "native_gate",
+    "recovery",
+    "registry",
+    "topology",
+]

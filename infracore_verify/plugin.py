@@ -1,0 +1,573 @@
+"""The pytest plugin: options, gate parametrization and markers, selection, budget, receipt and summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infracore_verify import __version__, report
+from infracore_verify.classify import Classifier
+from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts, ContractsPathError
+from infracore_verify.engine import Engine, GateResult
+from infracore_verify.findings import render_all
+from infracore_verify.model import GATE_CLASSES, RINGS, Gate, Registry, RunProfiles, Topology, gate_number, ring_budgets
+from infracore_verify.profiles import Selection, SelectionError, resolve_domain, resolve_fast, resolve_release
+from infracore_verify.receipt import git_revision, new_run_key, utc_iso, write_receipt
+
+SEVERITIES = ("critical", "high", "medium", "low")
+GATE_PROPERTY = "infracore.gate"
+_GATE_NODE = re.compile(r"::test_gate\[(?P<id>[^\]]+)\]$")
+
+GateRunner = Callable[[Gate], GateResult]
+
+
+@dataclass
+class GatePlan:
+    """Everything collection needs: the contract views, the fast set and the requested selection."""
+
+    contracts: Contracts
+    registry: Registry
+    topology: Topology
+    profiles: RunProfiles
+    budgets: dict[str, int]
+    classifier: Classifier
+    fast_ids: tuple[str, ...]
+    selection: Selection
+    explicit: bool
+    """True when --gate, --profile or --domain chose the gates (the ring is then the selection's)."""
+
+    def engine(self) -> Engine:
+        """Return an engine for this plan's contracts."""
+        return Engine(self.contracts, self.registry, self.classifier, self.budgets)
+
+
+@dataclass
+class SuiteState:
+    """Per-run plugin state, kept in `config.stash`."""
+
+    run_key: str
+    is_worker: bool
+    env_name: str
+    started: float = field(default_factory=time.time)
+    plan: GatePlan | None = None
+    selected_ids: list[str] | None = None
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+    receipt_path: Path | None = None
+    receipt: dict[str, Any] | None = None
+
+
+STATE = pytest.StashKey[SuiteState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the suite's options in one group, with ini twins where they make sense."""
+    group = parser.getgroup("infracore-verify", "infra-core verification")
+    group.addoption("--contracts", metavar="PATH", help="Contract set: a contracts directory or an ops repository root")
+    group.addoption(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Run only these gates (repeatable, comma lists allowed)",
+    )
+    group.addoption("--profile", choices=("fast", "domain", "release"), help="Run a verify profile the ops way")
+    group.addoption("--domain", metavar="NAME", help="Domain for --profile domain (implies it)")
+    group.addoption("--list-gates", action="store_true", help="Print the gate table and exit")
+    group.addoption("--env", metavar="NAME", help="Target environment from contracts/environments (default: sandbox)")
+    group.addoption("--reports-dir", metavar="DIR", help="Where receipts go (default: reports)")
+    group.addoption(
+        "--budget-blocking",
+        action="store_true",
+        default=None,
+        help="Fail the run when it exceeds its ring budget",
+    )
+    parser.addini("infracore_contracts", "Contract set used when --contracts is not given", default="")
+    parser.addini("infracore_env", "Target environment used when --env is not given", default="")
+    parser.addini("infracore_reports_dir", "Where receipts go", default="reports")
+    parser.addini("infracore_budget_blocking", "Fail the run when it exceeds its ring budget", type="bool", default=False)
+
+
+def _contracts_path(config: pytest.Config) -> Path:
+    option = config.getoption("contracts")
+    if option:
+        return Path(option)
+    if os.environ.get("INFRACORE_CONTRACTS"):
+        return Path(os.environ["INFRACORE_CONTRACTS"])
+    ini = str(config.getini("infracore_contracts"))
+    if ini:
+        return config.rootpath / ini
+    return BUNDLED_CONTRACTS
+
+
+def _env_name(config: pytest.Config) -> str:
+    return str(
+        config.getoption("env") or os.environ.get("INFRACORE_ENV") or config.getini("infracore_env") or "sandbox"
+    )
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    value = config.getoption("reports_dir") or str(config.getini("infracore_reports_dir")) or "reports"
+    path = Path(value)
+    return path if path.is_absolute() else config.rootpath / path
+
+
+def _requested_ids(config: pytest.Config) -> list[str]:
+    ids: list[str] = []
+    for value in config.getoption("gate") or []:
+        for part in str(value).split(","):
+            part = part.strip()
+            if part:
+                ids.append(part.upper() if re.fullmatch(r"[dD]\d+", part) else part)
+    return list(dict.fromkeys(ids))
+
+
+def _closest_ids(wanted: str, registry: Registry) -> str:
+    number = gate_number(wanted)
+    ids = list(registry.by_id)
+    if number >= 0:
+        ids.sort(key=lambda g: (abs(gate_number(g) - number), g))
+    else:
+        import difflib
+
+        ids = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.0)
+    return ", ".join(ids[:3]) or "none"
+
+
+def _load_for_selection(contracts: Contracts) -> tuple[Registry, Topology, RunProfiles]:
+    problems = []
+    for name in ("registry", "topology", "run_profiles"):
+        doc = contracts.doc(name)
+        problems += doc.errors
+    if problems:
+        raise pytest.UsageError("cannot select gates; these contracts do not load:\n" + render_all(problems))
+    return (
+        Registry.from_doc(contracts.doc("registry")),
+        Topology.from_doc(contracts.doc("topology")),
+        RunProfiles.from_doc(contracts.doc("run_profiles")),
+    )
+
+
+def build_plan(config: pytest.Config) -> GatePlan:
+    """Resolve the contract set and the gate selection from the options; raise UsageError when impossible."""
+    try:
+        contracts = Contracts.open(_contracts_path(config), config.invocation_params.dir)
+    except ContractsPathError as exc:
+        raise pytest.UsageError(f"--contracts {exc}") from None
+    registry, topology, profiles = _load_for_selection(contracts)
+    budgets = ring_budgets(contracts.doc("ring_policy"))
+    classifier = Classifier.from_doc(contracts.doc("classification"))
+    ids = _requested_ids(config)
+    profile, domain = config.getoption("profile"), config.getoption("domain")
+    if ids and (profile or domain):
+        raise pytest.UsageError("--gate cannot be combined with --profile or --domain; use one of them")
+    if domain and profile not in (None, "domain"):
+        raise pytest.UsageError(f"--domain goes with --profile domain, not --profile {profile}")
+    if profile == "domain" and not domain:
+        raise pytest.UsageError("--profile domain needs --domain NAME; domains: " + ", ".join(topology.domains))
+    try:
+        fast = resolve_fast(registry, topology, profiles)
+        explicit = True
+        if ids:
+            selection = _gate_selection(ids, registry, budgets)
+        elif profile == "fast":
+            selection = fast
+        elif domain:
+            selection = resolve_domain(domain, registry, topology, profiles, _domain_profile_ids(contracts))
+        elif profile == "release":
+            selection = resolve_release(registry)
+        else:
+            explicit = False
+            release = resolve_release(registry)
+            rest = [g for g in release.gate_ids if g not in fast.gate_ids]
+            selection = Selection("all", (*fast.gate_ids, *rest), "deep", "gate.registry.yaml (all active gates)")
+    except SelectionError as exc:
+        raise pytest.UsageError(f"empty or invalid selection: {exc}") from None
+    return GatePlan(contracts, registry, topology, profiles, budgets, classifier, fast.gate_ids, selection, explicit)
+
+
+def _gate_selection(ids: list[str], registry: Registry, budgets: dict[str, int]) -> Selection:
+    for gate_id in ids:
+        gate = registry.by_id.get(gate_id)
+        if gate is None:
+            raise pytest.UsageError(
+                f"--gate {gate_id}: no such gate in the registry; closest registered ids: {_closest_ids(gate_id, registry)}"
+            )
+        if gate.retired:
+            raise pytest.UsageError(f"--gate {gate_id}: the gate is retired and never runs")
+    return Selection("gate", tuple(ids), _widest_ring(ids, registry, budgets), "--gate")
+
+
+def _widest_ring(ids: list[str] | tuple[str, ...], registry: Registry, budgets: dict[str, int]) -> str:
+    rings = [registry.by_id[g].ring for g in ids if g in registry.by_id]
+    known = [r for r in rings if r in budgets] or ["deep"]
+    return max(known, key=lambda r: budgets[r])
+
+
+def _domain_profile_ids(contracts: Contracts) -> dict[str, list[str]]:
+    if not contracts.exists("domain_profiles"):
+        return {}
+    doc = contracts.doc("domain_profiles")
+    if not doc.ok:
+        return {}
+    return {str(k): [str(g) for g in (v or {}).get("gate_ids") or []] for k, v in (doc.data.get("domains") or {}).items()}
+
+
+def _plan(config: pytest.Config) -> GatePlan:
+    state = config.stash[STATE]
+    if state.plan is None:
+        state.plan = build_plan(config)
+    return state.plan
+
+
+def _marker_name(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the suite's markers and start the run's state (run key, environment)."""
+    workerinput = getattr(config, "workerinput", None)
+    run_key = workerinput.get("infracore_run_key") if workerinput else None
+    config.stash[STATE] = SuiteState(run_key or new_run_key(), workerinput is not None, _env_name(config))
+    for name, text in (
+        ("gate", "a registry gate"),
+        ("fast", "gate is in the fast profile"),
+        ("smoke", "a live read-only smoke probe"),
+        ("live", "needs live systems and credentials"),
+        ("recovery", "a recovery action (runs only with --allow-recovery)"),
+        ("browser", "drives a real browser"),
+        ("slow", "takes more than a few seconds"),
+    ):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    for value in (*GATE_CLASSES, *RINGS, *SEVERITIES):
+        config.addinivalue_line("markers", f"{value}: gate class, ring or severity from the gate registry")
+    try:
+        contracts = Contracts.open(_contracts_path(config))
+        topology_doc = contracts.doc("topology")
+        domains = Topology.from_doc(topology_doc).domains if topology_doc.ok else []
+    except ContractsPathError:
+        domains = []
+    for domain in domains:
+        config.addinivalue_line("markers", f"{_marker_name(domain)}: gates of the {domain} domain")
+    config.pluginmanager.register(_RunRecorder(config), "infracore-verify-recorder")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "infracore-verify-xdist")
+
+
+class _XdistHooks:
+    """Controller-side xdist hooks (registered only when pytest-xdist is installed)."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand the controller's run key to each worker."""
+        node.workerinput["infracore_run_key"] = node.config.stash[STATE].run_key
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Record which gates the workers selected (the controller collects nothing itself)."""
+        state = node.config.stash[STATE]
+        if state.selected_ids is None:
+            state.selected_ids = [m.group("id") for m in map(_GATE_NODE.search, ids) if m]
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Handle --list-gates: print the gate table and exit."""
+    if not config.getoption("list_gates"):
+        return None
+    config.stash[STATE] = SuiteState("", False, _env_name(config))
+    plan = build_plan(config)
+    from infracore_verify.checks import NATIVE
+
+    rows = [("id", "name", "class", "ring", "severity", "domains", "fast", "implementation")]
+    for gate_id in plan.selection.gate_ids:
+        gate = plan.registry.by_id[gate_id]
+        if gate.id in NATIVE:
+            impl = "native"
+        elif gate.composite_of:
+            impl = "composite(" + ",".join(gate.composite_of) + ")"
+        elif gate.check_script:
+            impl = "script" if (plan.contracts.root / gate.check_script).is_file() else "script (missing)"
+        else:
+            impl = "missing"
+        rows.append(
+            (
+                gate.id,
+                gate.name,
+                gate.gate_class,
+                gate.ring,
+                gate.severity,
+                ",".join(plan.topology.domains_of(gate.id)) or "-",
+                "yes" if gate.id in plan.fast_ids else "no",
+                impl,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(f"\n{len(rows) - 1} gate(s), selection '{plan.selection.profile}' from {plan.selection.source}")
+    return 0
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize `gate` with one test per selected gate, markers and labels from the registry."""
+    if "gate" not in metafunc.fixturenames:
+        return
+    plan = _plan(metafunc.config)
+    params = []
+    for gate_id in plan.selection.gate_ids:
+        gate = plan.registry.by_id[gate_id]
+        domains = plan.topology.domains_of(gate_id)
+        in_fast = gate_id in plan.fast_ids
+        budget = plan.budgets.get(gate.ring, plan.budgets["deep"])
+        script = not gate.composite_of and gate.check_script is not None
+        marks = [pytest.mark.gate, pytest.mark.timeout(budget + 5 if script else budget)]
+        names = [*(["fast"] if in_fast else []), *(_marker_name(d) for d in domains), gate.gate_class, gate.ring]
+        if gate.severity in SEVERITIES:
+            names.append(gate.severity)
+        for name in dict.fromkeys(names):
+            metafunc.config.addinivalue_line("markers", f"{name}: from the gate registry")
+            marks.append(getattr(pytest.mark, name))
+        marks += report.gate_marks(gate, domains, in_fast)
+        params.append(pytest.param(gate, id=gate.id, marks=marks))
+    metafunc.parametrize("gate", params)
+
+
+@pytest.fixture
+def run_gate(request: pytest.FixtureRequest) -> GateRunner:
+    """Runs a registry gate through the engine and fails the test with its findings (no traceback)."""
+    plan = _plan(request.config)
+    engine = plan.engine()
+
+    def run(gate: Gate) -> GateResult:
+        result = engine.run(gate)
+        request.node.user_properties.append((GATE_PROPERTY, json.dumps(_row(result))))
+        report.title(f"{gate.id} {gate.name}")
+        if result.failure_class:
+            report.label("failure_class", result.failure_class)
+        if result.findings:
+            report.attach_text("findings", result.findings_table())
+        if result.parts:
+            report.attach_text("composite parts", "\n".join(p.headline() for p in result.parts))
+        if result.output:
+            report.attach_text("script output", result.output)
+        if result.verdict == "skip":
+            pytest.skip(result.detail)
+        if result.verdict == "fail":
+            pytest.fail(result.message(), pytrace=False)
+        return result
+
+    return run
+
+
+def _row(result: GateResult) -> dict[str, Any]:
+    return {
+        "id": result.gate.id,
+        "name": result.gate.name,
+        "verdict": result.verdict,
+        "implementation": result.kind,
+        "failure_class": result.failure_class or None,
+        "message": result.headline() if result.verdict != "fail" else result.message(),
+        "findings": len(result.findings),
+        "parts": [{"id": p.gate.id, "verdict": p.verdict, "message": p.headline()} for p in result.parts],
+    }
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Record the gates left after -m/-k deselection (without xdist; workers report theirs)."""
+    state = config.stash[STATE]
+    ids = [m.group("id") for m in (_GATE_NODE.search(item.nodeid) for item in items) if m]
+    if ids or any("gate" in getattr(item, "fixturenames", ()) for item in items):
+        state.selected_ids = ids
+
+
+class _RunRecorder:
+    """Per-config hooks that gather gate verdicts and write the receipt (one instance per pytest run)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.state = config.stash[STATE]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect each gate's verdict for the receipt (on the controller under xdist)."""
+        match = _GATE_NODE.search(report.nodeid)
+        state = self.state
+        if not match or state.is_worker:
+            return
+        gate_id = match.group("id")
+        state.durations[gate_id] = state.durations.get(gate_id, 0.0) + report.duration
+        for name, value in report.user_properties:
+            if name == GATE_PROPERTY:
+                state.rows[gate_id] = json.loads(str(value))
+        row = state.rows.get(gate_id)
+        if report.failed and (row is None or row["verdict"] != "fail"):
+            # Failed outside the engine: a timeout, a crashed worker, a setup or teardown error.
+            lines = str(report.longreprtext).strip().splitlines()
+            state.rows[gate_id] = {
+                "id": gate_id,
+                "verdict": "fail",
+                "implementation": (row or {}).get("implementation"),
+                "failure_class": None,
+                "message": f"{gate_id} FAIL ({report.when}): {lines[-1] if lines else 'no detail'}",
+            }
+        elif report.skipped and row is None:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            state.rows[gate_id] = {"id": gate_id, "verdict": "skip", "failure_class": None, "message": reason}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start the run clock."""
+        self.state.started = time.time()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the run receipt once (on the controller) and apply a blocking budget overrun."""
+        state = self.state
+        if state.is_worker or not (state.rows or state.selected_ids):
+            return
+        plan = _plan(self.config)
+        receipt = _build_receipt(self.config, plan, state, time.time(), exitstatus)
+        blocking = bool(self.config.getoption("budget_blocking") or self.config.getini("infracore_budget_blocking"))
+        if receipt["budget"]["exceeded"] and blocking and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        receipt["budget"]["blocking"] = blocking
+        receipt["exit_status"] = int(session.exitstatus)
+        state.receipt = receipt
+        state.receipt_path = write_receipt(_reports_dir(self.config) / "receipts", state.run_key, receipt)
+
+
+def _build_receipt(
+    config: pytest.Config, plan: GatePlan, state: SuiteState, finished: float, exitstatus: int
+) -> dict[str, Any]:
+    selected = state.selected_ids if state.selected_ids is not None else list(plan.selection.gate_ids)
+    selection = plan.selection
+    if not plan.explicit:
+        if selected and set(selected) == set(plan.fast_ids):
+            selection = Selection("fast", tuple(selected), plan.profiles.fast_ring, "fast markers (-m fast)")
+        else:
+            ring = _widest_ring(selected, plan.registry, plan.budgets)
+            selection = Selection("custom", tuple(selected), ring, "collected gates (-m/-k or paths)")
+    gates = []
+    for gate_id in selected:
+        row = dict(state.rows.get(gate_id) or {"id": gate_id, "verdict": "not-run", "message": "not run"})
+        if row["verdict"] == "fail" and not row.get("failure_class"):
+            gate = plan.registry.by_id.get(gate_id)
+            row["failure_class"] = plan.classifier.classify(gate, False) if gate else "gate_bug"
+        row["duration_seconds"] = round(state.durations.get(gate_id, 0.0), 4)
+        gates.append(row)
+    verdicts = [g["verdict"] for g in gates]
+    failing = [g["id"] for g in gates if g["verdict"] == "fail"]
+    classes = {c: sum(1 for g in gates if g.get("failure_class") == c and g["verdict"] == "fail") for c in ("deterministic", "freshness", "gate_bug")}
+    elapsed = finished - state.started
+    budget_seconds = plan.budgets.get(selection.ring, plan.budgets["deep"])
+    env_doc = plan.contracts.environment(state.env_name)
+    env_kind = env_doc.data.get("kind") if env_doc.ok else None
+    totals = {
+        "total": len(gates),
+        "pass": verdicts.count("pass"),
+        "fail": verdicts.count("fail"),
+        "skipped": verdicts.count("skip"),
+        "not_run": verdicts.count("not-run"),
+    }
+    return {
+        "run_key": state.run_key,
+        "suite": {"name": "infracore-verify", "version": __version__},
+        "started_utc": utc_iso(state.started),
+        "finished_utc": utc_iso(finished),
+        "elapsed_seconds": round(elapsed, 3),
+        "environment": {
+            "name": state.env_name,
+            "kind": env_kind,
+            "sandbox": env_kind == "sandbox",
+            "label": _env_label(state.env_name, env_kind),
+        },
+        "contracts": {
+            "path": str(plan.contracts.path),
+            "layout": plan.contracts.layout,
+            "files": plan.contracts.fingerprint(),
+        },
+        "git_revision": git_revision(plan.contracts.root),
+        "selection": {
+            "profile": selection.profile,
+            "ring": selection.ring,
+            "source": selection.source,
+            "requested": {
+                "gate": _requested_ids(config),
+                "profile": config.getoption("profile"),
+                "domain": config.getoption("domain"),
+                "markexpr": config.getoption("markexpr") or None,
+            },
+            "gate_ids": list(selected),
+        },
+        "gates": gates,
+        "totals": {**totals, "line": f"total={totals['total']} pass={totals['pass']} fail={totals['fail']}"},
+        "failing_gate_ids": failing,
+        "failure_class": classes,
+        "budget": {
+            "ring": selection.ring,
+            "budget_seconds": budget_seconds,
+            "elapsed_seconds": round(elapsed, 3),
+            "exceeded": elapsed > budget_seconds,
+            "delta_seconds": round(elapsed - budget_seconds, 3),
+        },
+        "exit_status": exitstatus,
+    }
+
+
+def _env_label(name: str, kind: str | None) -> str:
+    if kind == "sandbox":
+        return f"{name}: built-in sandbox emulation on 127.0.0.1 (not real infrastructure)"
+    if kind is None:
+        return f"{name}: environment file does not load"
+    return f"{name}: {kind}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which contracts and environment the run uses (and that the sandbox is the sandbox)."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.is_worker:
+        return []
+    try:
+        contracts = Contracts.open(_contracts_path(config))
+    except ContractsPathError as exc:
+        return [f"infracore-verify: {exc}"]
+    env_doc = contracts.environment(state.env_name)
+    kind = env_doc.data.get("kind") if env_doc.ok else None
+    return [
+        f"infracore-verify {__version__}: contracts {contracts.path} ({contracts.layout} layout)",
+        f"environment: {_env_label(state.env_name, kind)}",
+        f"run key: {state.run_key}",
+    ]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the ops-style totals, failure classes and budget, ending with the run key and receipt path."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.receipt is None:
+        return
+    r = state.receipt
+    tr = terminalreporter
+    tr.section("infracore-verify")
+    tr.write_line(f"environment: {r['environment']['label']}")
+    sel = r["selection"]
+    tr.write_line(f"selection: profile={sel['profile']} ring={sel['ring']} gates={len(sel['gate_ids'])} source={sel['source']}")
+    tr.write_line(f"wrapper: {r['totals']['line']}")
+    tr.write_line("failing_gate_ids: " + (" ".join(r["failing_gate_ids"]) or "none"))
+    fc = r["failure_class"]
+    tr.write_line(f"failure_class: deterministic={fc['deterministic']} freshness={fc['freshness']} gate_bug={fc['gate_bug']}")
+    b = r["budget"]
+    status = "EXCEEDED" if b["exceeded"] else "ok"
+    tr.write_line(
+        f"budget: {status} (ring={b['ring']} elapsed={b['elapsed_seconds']:.2f}s budget={b['budget_seconds']}s "
+        f"delta={b['delta_seconds']:+.2f}s)"
+    )
+    tr.write_line(f"Run Key: {state.run_key}")
+    tr.write_line(f"Receipt: {state.receipt_path}")
