@@ -131,9 +131,7 @@ class Contracts:
                 return load_document(f"environment:{name}", path, self.display(path), self.schema_path("environment"))
         known = ", ".join(p.stem for p in self.environment_files()) or "none"
         doc = Document(f"environment:{name}", self.path / "environments" / f"{name}.yaml", f"environments/{name}.yaml")
-        doc.errors.append(
-            Finding(doc.display, 0, "", f"no environment named '{name}'", f"use one of: {known}")
-        )
+        doc.errors.append(Finding(doc.display, 0, "", f"no environment named '{name}'", f"use one of: {known}"))
         return doc
 
     def fingerprint(self) -> dict[str, str]:

@@ -123,11 +123,13 @@ class Engine:
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
             return GateResult(
-                gate, "fail", "native", detail=f"gate crashed: {type(exc).__name__}: {exc} (at {where})", gate_bug=True
+                gate,
+                "fail",
+                "native",
+                detail=f"gate crashed: {type(exc).__name__}: {exc} (at {where})",
+                gate_bug=True,
             )
-        findings = [
-            Finding(f.file, f.line, f.path, f.message, f.fix, gate.id, f.severity) for f in findings
-        ]
+        findings = [Finding(f.file, f.line, f.path, f.message, f.fix, gate.id, f.severity) for f in findings]
         return GateResult(gate, "fail" if findings else "pass", "native", findings=findings)
 
     def _script(self, gate: Gate) -> GateResult:
@@ -138,13 +140,21 @@ class Engine:
         budget = self.budgets.get(gate.ring, self.budgets["deep"])
         run = run_script(self.contracts.root, gate.check_script, budget)
         if run.timed_out:
-            return GateResult(gate, "fail", "script", detail=f"timed out after {budget}s (ring {gate.ring})", output=run.output)
+            return GateResult(
+                gate,
+                "fail",
+                "script",
+                detail=f"timed out after {budget}s (ring {gate.ring})",
+                output=run.output,
+            )
         if run.returncode != 0:
             reason = next(
                 (line.strip() for line in reversed(run.output.splitlines()) if line.startswith(f"{gate.id} FAIL")),
                 f"exit code {run.returncode}",
             )
-            return GateResult(gate, "fail", "script", detail=reason.removeprefix(f"{gate.id} FAIL: "), output=run.output)
+            return GateResult(
+                gate, "fail", "script", detail=reason.removeprefix(f"{gate.id} FAIL: "), output=run.output
+            )
         return GateResult(gate, "pass", "script", output=run.output)
 
     def _composite(self, gate: Gate, active: set[str]) -> GateResult:

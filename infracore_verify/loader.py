@@ -181,7 +181,10 @@ def _parse(text: str, display: str) -> tuple[Any, dict[Key, int]]:
         line = mark.line + 1 if mark else 1
         problem = exc.problem or exc.context or "invalid YAML"
         if "expected a single document" in str(exc):
-            problem, fix = "the file holds more than one YAML document", "keep one document (drop the extra ---)"
+            problem, fix = (
+                "the file holds more than one YAML document",
+                "keep one document (drop the extra ---)",
+            )
         else:
             fix = "fix the YAML syntax at this line (check indentation, quotes and colons)"
         raise _LoadError(Finding(display, line, "", f"YAML syntax error: {problem}", fix)) from None
@@ -200,7 +203,7 @@ def _validator(schema_path: Path, mtime_ns: int) -> jsonschema.protocols.Validat
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
 def _short(value: Any) -> str:
@@ -215,16 +218,18 @@ def _schema_finding(doc: Document, error: ValidationError, schema_name: str) -> 
         if inner is not None and inner.validator != error.validator:
             error = inner
     parts: Key = tuple(error.absolute_path)
-    hint = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
-    validator, value, instance = error.validator, error.validator_value, error.instance
+    schema: dict[str, Any] = dict(error.schema) if isinstance(error.schema, dict) else {}
+    hint = str(schema.get("description", ""))
+    validator, instance = error.validator, error.instance
+    value: Any = error.validator_value
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(value)
-        prop = error.schema.get("properties", {}).get(missing, {})
+        prop = schema.get("properties", {}).get(missing, {})
         about = prop.get("description", "") if isinstance(prop, dict) else ""
         message = f"missing required key '{missing}'"
         fix = f"add '{missing}'" + (f" ({about})" if about else "")
     elif validator == "additionalProperties":
-        allowed = error.schema.get("properties", {})
+        allowed = schema.get("properties", {})
         extras = [k for k in instance if k not in allowed] if isinstance(instance, dict) else []
         extra = extras[0] if extras else "?"
         parts = (*parts, extra)
@@ -279,7 +284,13 @@ def load_document(name: str, path: Path, display: str, schema_path: Path | None)
     except OSError:
         doc = Document(name, path, display)
         doc.errors.append(
-            Finding(display, 0, "", "the file does not exist", f"create it (see contracts/{path.name} in the suite)")
+            Finding(
+                display,
+                0,
+                "",
+                "the file does not exist",
+                f"create it (see contracts/{path.name} in the suite)",
+            )
         )
         return doc
     key = (name, path.resolve(), str(schema_path))

@@ -16,7 +16,13 @@ GATE_CLASSES = ("invariant", "freshness", "advisory", "observational", "parity")
 RINGS = ("instant", "standard", "deep")
 DEFAULT_BUDGETS = {"instant": 5, "standard": 60, "deep": 300}
 SYSTEMS = ("cloudflare", "vaultwarden", "infisical", "authentik")
-RECOVERY_TYPES = ("docker_compose_restart", "capability_retry", "alert_only", "launchd_restart", "capability_commit")
+RECOVERY_TYPES = (
+    "docker_compose_restart",
+    "capability_retry",
+    "alert_only",
+    "launchd_restart",
+    "capability_commit",
+)
 
 
 def text(value: Any) -> str:
@@ -44,6 +50,11 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """Return a YAML value as a mapping, or an empty one when it is missing or not a mapping."""
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -155,9 +166,7 @@ class Topology:
         return cls(
             core_gate_ids=[str(x) for x in as_list(core.get("core_gate_ids"))],
             core_count_limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
-            domains=[
-                str(d.get("domain_id")) for d in as_list(data.get("domain_metadata")) if isinstance(d, dict)
-            ],
+            domains=[str(d.get("domain_id")) for d in as_list(data.get("domain_metadata")) if isinstance(d, dict)],
             assignments=[
                 Assignment(
                     str(row.get("gate_id", "")),

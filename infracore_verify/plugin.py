@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -18,7 +19,16 @@ from infracore_verify.classify import Classifier
 from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts, ContractsPathError
 from infracore_verify.engine import Engine, GateResult
 from infracore_verify.findings import render_all
-from infracore_verify.model import GATE_CLASSES, RINGS, Gate, Registry, RunProfiles, Topology, gate_number, ring_budgets
+from infracore_verify.model import (
+    GATE_CLASSES,
+    RINGS,
+    Gate,
+    Registry,
+    RunProfiles,
+    Topology,
+    gate_number,
+    ring_budgets,
+)
 from infracore_verify.profiles import Selection, SelectionError, resolve_domain, resolve_fast, resolve_release
 from infracore_verify.receipt import git_revision, new_run_key, utc_iso, write_receipt
 
@@ -58,6 +68,8 @@ class SuiteState:
     env_name: str
     started: float = field(default_factory=time.time)
     plan: GatePlan | None = None
+    plan_error: str | None = None
+    """Why the gates cannot be planned (shown as one failing gate test when nothing asked for gates)."""
     selected_ids: list[str] | None = None
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
@@ -93,7 +105,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("infracore_contracts", "Contract set used when --contracts is not given", default="")
     parser.addini("infracore_env", "Target environment used when --env is not given", default="")
     parser.addini("infracore_reports_dir", "Where receipts go", default="reports")
-    parser.addini("infracore_budget_blocking", "Fail the run when it exceeds its ring budget", type="bool", default=False)
+    parser.addini(
+        "infracore_budget_blocking",
+        "Fail the run when it exceeds its ring budget",
+        type="bool",
+        default=False,
+    )
 
 
 def _contracts_path(config: pytest.Config) -> Path:
@@ -136,8 +153,6 @@ def _closest_ids(wanted: str, registry: Registry) -> str:
     if number >= 0:
         ids.sort(key=lambda g: (abs(gate_number(g) - number), g))
     else:
-        import difflib
-
         ids = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.0)
     return ", ".join(ids[:3]) or "none"
 
@@ -218,14 +233,18 @@ def _domain_profile_ids(contracts: Contracts) -> dict[str, list[str]]:
     doc = contracts.doc("domain_profiles")
     if not doc.ok:
         return {}
-    return {str(k): [str(g) for g in (v or {}).get("gate_ids") or []] for k, v in (doc.data.get("domains") or {}).items()}
+    return {
+        str(k): [str(g) for g in (v or {}).get("gate_ids") or []] for k, v in (doc.data.get("domains") or {}).items()
+    }
 
 
-def _plan(config: pytest.Config) -> GatePlan:
-    state = config.stash[STATE]
-    if state.plan is None:
-        state.plan = build_plan(config)
-    return state.plan
+def _explicitly_asked(config: pytest.Config) -> bool:
+    return bool(
+        config.getoption("gate")
+        or config.getoption("profile")
+        or config.getoption("domain")
+        or config.getoption("contracts")
+    )
 
 
 def _marker_name(value: str) -> str:
@@ -249,14 +268,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     for value in (*GATE_CLASSES, *RINGS, *SEVERITIES):
         config.addinivalue_line("markers", f"{value}: gate class, ring or severity from the gate registry")
+    state = config.stash[STATE]
     try:
-        contracts = Contracts.open(_contracts_path(config))
-        topology_doc = contracts.doc("topology")
-        domains = Topology.from_doc(topology_doc).domains if topology_doc.ok else []
-    except ContractsPathError:
-        domains = []
-    for domain in domains:
-        config.addinivalue_line("markers", f"{_marker_name(domain)}: gates of the {domain} domain")
+        state.plan = build_plan(config)
+    except pytest.UsageError as exc:
+        if _explicitly_asked(config):
+            raise
+        state.plan_error = str(exc)
+    if state.plan is not None:
+        env_doc = state.plan.contracts.environment(state.env_name)
+        if not env_doc.ok:
+            raise pytest.UsageError(f"--env {state.env_name}: " + render_all(env_doc.errors))
     config.pluginmanager.register(_RunRecorder(config), "infracore-verify-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(), "infracore-verify-xdist")
@@ -320,7 +342,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize `gate` with one test per selected gate, markers and labels from the registry."""
     if "gate" not in metafunc.fixturenames:
         return
-    plan = _plan(metafunc.config)
+    state = metafunc.config.stash[STATE]
+    if state.plan is None:
+        # Nothing to generate from: one failing test carries the reason instead of a collection traceback.
+        metafunc.parametrize("gate", [pytest.param(None, id="contracts")])
+        return
+    plan = state.plan
     params = []
     for gate_id in plan.selection.gate_ids:
         gate = plan.registry.by_id[gate_id]
@@ -329,7 +356,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         budget = plan.budgets.get(gate.ring, plan.budgets["deep"])
         script = not gate.composite_of and gate.check_script is not None
         marks = [pytest.mark.gate, pytest.mark.timeout(budget + 5 if script else budget)]
-        names = [*(["fast"] if in_fast else []), *(_marker_name(d) for d in domains), gate.gate_class, gate.ring]
+        names = [
+            *(["fast"] if in_fast else []),
+            *(_marker_name(d) for d in domains),
+            gate.gate_class,
+            gate.ring,
+        ]
         if gate.severity in SEVERITIES:
             names.append(gate.severity)
         for name in dict.fromkeys(names):
@@ -343,8 +375,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def run_gate(request: pytest.FixtureRequest) -> GateRunner:
     """Runs a registry gate through the engine and fails the test with its findings (no traceback)."""
-    plan = _plan(request.config)
-    engine = plan.engine()
+    state = request.config.stash[STATE]
+    if state.plan is None:
+        pytest.fail(f"no gate can run: {state.plan_error}", pytrace=False)
+    engine = state.plan.engine()
 
     def run(gate: Gate) -> GateResult:
         result = engine.run(gate)
@@ -431,9 +465,9 @@ class _RunRecorder:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the run receipt once (on the controller) and apply a blocking budget overrun."""
         state = self.state
-        if state.is_worker or not (state.rows or state.selected_ids):
+        if state.is_worker or state.plan is None or not (state.rows or state.selected_ids):
             return
-        plan = _plan(self.config)
+        plan = state.plan
         receipt = _build_receipt(self.config, plan, state, time.time(), exitstatus)
         blocking = bool(self.config.getoption("budget_blocking") or self.config.getini("infracore_budget_blocking"))
         if receipt["budget"]["exceeded"] and blocking and session.exitstatus == 0:
@@ -465,7 +499,10 @@ def _build_receipt(
         gates.append(row)
     verdicts = [g["verdict"] for g in gates]
     failing = [g["id"] for g in gates if g["verdict"] == "fail"]
-    classes = {c: sum(1 for g in gates if g.get("failure_class") == c and g["verdict"] == "fail") for c in ("deterministic", "freshness", "gate_bug")}
+    classes = {
+        c: sum(1 for g in gates if g.get("failure_class") == c and g["verdict"] == "fail")
+        for c in ("deterministic", "freshness", "gate_bug")
+    }
     elapsed = finished - state.started
     budget_seconds = plan.budgets.get(selection.ring, plan.budgets["deep"])
     env_doc = plan.contracts.environment(state.env_name)
@@ -535,10 +572,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker:
         return []
-    try:
-        contracts = Contracts.open(_contracts_path(config))
-    except ContractsPathError as exc:
-        return [f"infracore-verify: {exc}"]
+    if state.plan is None:
+        return [f"infracore-verify {__version__}: no gate can run: {state.plan_error}"]
+    contracts = state.plan.contracts
     env_doc = contracts.environment(state.env_name)
     kind = env_doc.data.get("kind") if env_doc.ok else None
     return [
@@ -558,11 +594,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.section("infracore-verify")
     tr.write_line(f"environment: {r['environment']['label']}")
     sel = r["selection"]
-    tr.write_line(f"selection: profile={sel['profile']} ring={sel['ring']} gates={len(sel['gate_ids'])} source={sel['source']}")
+    tr.write_line(
+        f"selection: profile={sel['profile']} ring={sel['ring']} gates={len(sel['gate_ids'])} source={sel['source']}"
+    )
     tr.write_line(f"wrapper: {r['totals']['line']}")
     tr.write_line("failing_gate_ids: " + (" ".join(r["failing_gate_ids"]) or "none"))
     fc = r["failure_class"]
-    tr.write_line(f"failure_class: deterministic={fc['deterministic']} freshness={fc['freshness']} gate_bug={fc['gate_bug']}")
+    tr.write_line(
+        f"failure_class: deterministic={fc['deterministic']} freshness={fc['freshness']} gate_bug={fc['gate_bug']}"
+    )
     b = r["budget"]
     status = "EXCEEDED" if b["exceeded"] else "ok"
     tr.write_line(

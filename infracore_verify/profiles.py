@@ -100,7 +100,8 @@ def resolve_domain(
     ids = [g for g in _dedupe(ids) if not registry.by_id[g].retired]
     if not ids:
         raise SelectionError(
-            f"the domain profile '{domain}' resolves to no gate", "assign gates of the target classes to it in the topology"
+            f"the domain profile '{domain}' resolves to no gate",
+            "assign gates of the target classes to it in the topology",
         )
     return Selection(f"domain:{wanted}", tuple(ids), profiles.domain_ring, source)
 

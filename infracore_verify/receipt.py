@@ -31,7 +31,11 @@ def git_revision(path: Path) -> str | None:
     """Return the git commit of the checkout holding `path` (with '-dirty' when it has changes), or None."""
     try:
         head = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(path), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
         if head.returncode != 0:
             return None

@@ -42,7 +42,7 @@ def gate_description(gate: Gate) -> str:
 
 def title(text: str) -> None:
     """Set the displayed title of the running test."""
-    allure.dynamic.title(text)
+    allure.dynamic.title(text)  # type: ignore[no-untyped-call]
 
 
 def attach_text(name: str, body: str, *, extension: str = "txt") -> None:
@@ -53,4 +53,4 @@ def attach_text(name: str, body: str, *, extension: str = "txt") -> None:
 
 def label(name: str, value: str) -> None:
     """Add a label to the running test's result."""
-    allure.dynamic.label(name, value)
+    allure.dynamic.label(name, value)  # type: ignore[no-untyped-call]

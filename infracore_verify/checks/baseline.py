@@ -13,7 +13,7 @@ from infracore_verify.checks.base import ContractView, native_gate
 from infracore_verify.checks.recovery import LEGACY_FIX, actions, retry_problems
 from infracore_verify.findings import Finding, did_you_mean
 from infracore_verify.loader import load_document
-from infracore_verify.model import RECOVERY_TYPES, SYSTEMS, as_list
+from infracore_verify.model import RECOVERY_TYPES, SYSTEMS, as_list, mapping
 
 SMOKE_RUNNER = "ops/runtime/infra-core-smoke.sh"
 
@@ -42,11 +42,15 @@ def check_baseline_contract(c: ContractView) -> Iterator[Finding]:
         entry = all_systems.get(name)
         where: tuple[str | int, ...] = ("systems", name)
         if not isinstance(entry, dict):
-            yield doc.finding(("systems",), f"system '{name}' is missing", f"add systems.{name} to the baseline contract")
+            yield doc.finding(
+                ("systems",), f"system '{name}' is missing", f"add systems.{name} to the baseline contract"
+            )
             continue
         authority = str(entry.get("authority") or "").strip()
         if not authority or authority == "null":
-            yield doc.finding(where, f"{name}: authority is empty", "set authority (who owns this system, e.g. '@operator')")
+            yield doc.finding(
+                where, f"{name}: authority is empty", "set authority (who owns this system, e.g. '@operator')"
+            )
         posture = entry.get("auth_posture")
         if not isinstance(posture, dict) or not posture:
             yield doc.finding(
@@ -54,14 +58,22 @@ def check_baseline_contract(c: ContractView) -> Iterator[Finding]:
                 f"{name}: auth_posture must be a non-empty mapping",
                 "describe preferred_mode and contract_rule as keys",
             )
-        heal = entry.get("self_heal") if isinstance(entry.get("self_heal"), dict) else {}
+        heal = mapping(entry.get("self_heal"))
         hw = (*where, "self_heal")
         action_id = str(heal.get("recovery_action_id") or "")
         rtype = str(heal.get("recovery_type") or "")
         if not action_id:
-            yield doc.finding(hw, f"{name}: self_heal.recovery_action_id is not set", "name the action in recovery.actions.yaml")
+            yield doc.finding(
+                hw,
+                f"{name}: self_heal.recovery_action_id is not set",
+                "name the action in recovery.actions.yaml",
+            )
         if rtype == "capability_rerun":
-            yield doc.finding((*hw, "recovery_type"), f"{name}: unsupported legacy recovery type 'capability_rerun'", LEGACY_FIX)
+            yield doc.finding(
+                (*hw, "recovery_type"),
+                f"{name}: unsupported legacy recovery type 'capability_rerun'",
+                LEGACY_FIX,
+            )
         elif rtype not in RECOVERY_TYPES:
             yield doc.finding(
                 (*hw, "recovery_type") if rtype else hw,
@@ -86,7 +98,7 @@ def check_baseline_contract(c: ContractView) -> Iterator[Finding]:
             )
             continue
         index, action = by_id[action_id]
-        recovery = action.get("recovery") if isinstance(action.get("recovery"), dict) else {}
+        recovery = mapping(action.get("recovery"))
         bound_type = str(recovery.get("type") or "")
         if rtype and bound_type and rtype != bound_type:
             yield doc.finding(
@@ -97,7 +109,7 @@ def check_baseline_contract(c: ContractView) -> Iterator[Finding]:
         if bound_type == "capability_retry":
             for field, message, fix in retry_problems(recovery):
                 yield rec_doc.finding(("actions", index, "recovery", field), f"{name}: {message}", fix)
-        trigger = action.get("trigger") if isinstance(action.get("trigger"), dict) else {}
+        trigger = mapping(action.get("trigger"))
         bound_ids = [str(g) for g in as_list(trigger.get("gate_ids"))]
         if not bound_ids:
             yield rec_doc.finding(
@@ -131,7 +143,13 @@ def check_baseline_contract(c: ContractView) -> Iterator[Finding]:
     if c.contracts.layout == "ops":
         runner = c.contracts.root / SMOKE_RUNNER
         if not runner.is_file() or not os.access(runner, os.X_OK):
-            yield Finding(c.contracts.display(runner), 0, "", "the smoke runner is missing or not executable", f"chmod +x {SMOKE_RUNNER}")
+            yield Finding(
+                c.contracts.display(runner),
+                0,
+                "",
+                "the smoke runner is missing or not executable",
+                f"chmod +x {SMOKE_RUNNER}",
+            )
 
 
 def _expect_ok(expect: Any) -> bool:
@@ -154,7 +172,9 @@ def check_service_parity(c: ContractView) -> Iterator[Finding]:
     for key, ids in (("required_service_ids", required), ("optional_service_ids", optional)):
         for service, count in Counter(ids).items():
             if count > 1:
-                yield slo.finding(("target", key), f"service '{service}' is listed {count} times", "list each service once")
+                yield slo.finding(
+                    ("target", key), f"service '{service}' is listed {count} times", "list each service once"
+                )
     endpoints: dict[str, int] = {}
     for i, endpoint in enumerate(as_list(health.data.get("endpoints"))):
         endpoint_id = str((endpoint or {}).get("id", ""))
@@ -202,7 +222,7 @@ def check_service_parity(c: ContractView) -> Iterator[Finding]:
                 yield health.finding(
                     (*where, "expect"),
                     f"endpoint '{service}' expects {endpoint.get('expect')!r}, not an HTTP status or comma list of them",
-                    "write e.g. 200 or \"401,403\"",
+                    'write e.g. 200 or "401,403"',
                 )
     registry_file = c.contracts.root / "docs" / "governance" / "SERVICE_REGISTRY.yaml"
     if host and registry_file.is_file():
@@ -229,7 +249,7 @@ def check_system_presence(c: ContractView) -> Iterator[Finding]:
         if not isinstance(entry, dict):
             continue
         where = ("systems", name)
-        heal = entry.get("self_heal") if isinstance(entry.get("self_heal"), dict) else {}
+        heal = mapping(entry.get("self_heal"))
         triggers = {str(g) for g in as_list(heal.get("trigger_gate_ids"))}
         gates = [g.id for g in registry.active if name in g.systems or g.id in triggers]
         if not gates:
@@ -238,7 +258,7 @@ def check_system_presence(c: ContractView) -> Iterator[Finding]:
                 f"system '{name}' has no gate",
                 f"add '{name}' to the systems list of a gate in gate.registry.yaml (or a trigger gate to self_heal)",
             )
-        lifecycle = entry.get("lifecycle_requirements") if isinstance(entry.get("lifecycle_requirements"), dict) else {}
+        lifecycle = mapping(entry.get("lifecycle_requirements"))
         smoke = [str(s) for s in as_list(lifecycle.get("smoke_capabilities"))]
         if not smoke:
             yield doc.finding(

@@ -29,9 +29,11 @@ def check_capabilities_metadata(c: ContractView) -> Iterator[Finding]:
     doc = c["capabilities"]
     data = doc.data
     if not str(data.get("version") or "").strip():
-        yield doc.finding(("version",), "version is empty", "set version (e.g. \"1.0\")")
+        yield doc.finding(("version",), "version is empty", 'set version (e.g. "1.0")')
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(data.get("updated") or "")):
-        yield doc.finding(("updated",), f"updated {data.get('updated')!r} is not YYYY-MM-DD", "write the date as YYYY-MM-DD")
+        yield doc.finding(
+            ("updated",), f"updated {data.get('updated')!r} is not YYYY-MM-DD", "write the date as YYYY-MM-DD"
+        )
     caps = _capabilities(data)
     if not caps:
         yield doc.finding(("capabilities",), "capabilities is empty", "declare at least one capability")
@@ -41,7 +43,11 @@ def check_capabilities_metadata(c: ContractView) -> Iterator[Finding]:
             yield doc.finding(where, f"capability '{name}' is not a mapping", "write its fields as a mapping")
             continue
         if "__" in name:
-            yield doc.finding(where, f"capability name '{name}' contains '__'", "use single separators (run keys split on '__')")
+            yield doc.finding(
+                where,
+                f"capability name '{name}' contains '__'",
+                "use single separators (run keys split on '__')",
+            )
         for field in ("description", "command", "safety", "approval"):
             if not str(entry.get(field) or "").strip():
                 yield doc.finding(where, f"capability '{name}' has no {field}", f"set {field}")
@@ -85,7 +91,11 @@ def _command_path(c: ContractView, doc: Any, name: str, entry: dict[str, Any]) -
     try:
         tokens = shlex.split(str(entry.get("command") or ""))
     except ValueError:
-        yield doc.finding(("capabilities", name, "command"), f"capability '{name}' has unbalanced quotes in its command", "fix the quoting")
+        yield doc.finding(
+            ("capabilities", name, "command"),
+            f"capability '{name}' has unbalanced quotes in its command",
+            "fix the quoting",
+        )
         return
     if tokens and tokens[0].startswith("./"):
         path = c.contracts.root / tokens[0][2:]
@@ -98,7 +108,11 @@ def _command_path(c: ContractView, doc: Any, name: str, entry: dict[str, Any]) -
 
 
 def _requires_cycles(doc: Any, caps: dict[str, Any]) -> Iterator[Finding]:
-    graph = {n: [str(r) for r in as_list(e.get("requires")) if str(r) in caps] for n, e in caps.items() if isinstance(e, dict)}
+    graph = {
+        n: [str(r) for r in as_list(e.get("requires")) if str(r) in caps]
+        for n, e in caps.items()
+        if isinstance(e, dict)
+    }
     state: dict[str, int] = {}
     reported: set[frozenset[str]] = set()
 

@@ -39,15 +39,25 @@ def check_gap_links(c: ContractView) -> Iterator[Finding]:
         where = ("gaps", i)
         gap_id = str(gap.get("id", ""))
         if gap_id in seen:
-            yield doc.finding((*where, "id"), f"gap id '{gap_id}' is used twice (first at line {doc.line(('gaps', seen[gap_id]))})", "give each gap its own id")
+            yield doc.finding(
+                (*where, "id"),
+                f"gap id '{gap_id}' is used twice (first at line {doc.line(('gaps', seen[gap_id]))})",
+                "give each gap its own id",
+            )
         seen.setdefault(gap_id, i)
-        linked = [(("gate_ids", j), str(g)) for j, g in enumerate(as_list(gap.get("gate_ids")))]
+        linked: list[tuple[tuple[str | int, ...], str]] = [
+            (("gate_ids", j), str(g)) for j, g in enumerate(as_list(gap.get("gate_ids")))
+        ]
         lock = gap.get("regression_lock_id")
         if isinstance(lock, str) and re.fullmatch(r"D\d+", lock):
             linked.append((("regression_lock_id",), lock))
         status = str(gap.get("status", ""))
         if status in OPEN_GAP_STATES and not linked:
-            yield doc.finding(where, f"{status} gap '{gap_id}' links no gate", "add gate_ids: [D...] naming the gates it affects")
+            yield doc.finding(
+                where,
+                f"{status} gap '{gap_id}' links no gate",
+                "add gate_ids: [D...] naming the gates it affects",
+            )
         for sub, gate_id in linked:
             gate = registry.by_id.get(gate_id)
             if gate is None:
@@ -57,9 +67,17 @@ def check_gap_links(c: ContractView) -> Iterator[Finding]:
                     "fix the id or register the gate",
                 )
             elif gate.retired and status in OPEN_GAP_STATES:
-                yield doc.finding((*where, *sub), f"open gap '{gap_id}' links retired gate '{gate_id}'", "link the gate that replaced it")
+                yield doc.finding(
+                    (*where, *sub),
+                    f"open gap '{gap_id}' links retired gate '{gate_id}'",
+                    "link the gate that replaced it",
+                )
         if gap.get("severity") in ("high", "critical") and status in ("fixed", "closed") and not lock:
-            yield doc.finding(where, f"{status} {gap.get('severity')} gap '{gap_id}' has no regression_lock_id", "name the gate that keeps it fixed")
+            yield doc.finding(
+                where,
+                f"{status} {gap.get('severity')} gap '{gap_id}' has no regression_lock_id",
+                "name the gate that keeps it fixed",
+            )
 
 
 def _is_loopback(host: str) -> bool:
@@ -108,7 +126,11 @@ def check_environment_targets(c: ContractView) -> Iterator[Finding]:
         data = doc.data
         stem = doc.path.stem
         if data.get("name") != stem:
-            yield doc.finding(("name",), f"name {data.get('name')!r} differs from the file name '{stem}'", f"set name: {stem}")
+            yield doc.finding(
+                ("name",),
+                f"name {data.get('name')!r} differs from the file name '{stem}'",
+                f"set name: {stem}",
+            )
         kind = data.get("kind")
         example = stem.startswith("example")
         yield from _secret_literals(doc, data, ())
@@ -124,6 +146,20 @@ def check_environment_targets(c: ContractView) -> Iterator[Finding]:
             host = value if path[0] == "hosts" else (urlsplit(value).hostname or "")
             if kind == "sandbox":
                 if value != "sandbox" and not _is_loopback(host):
-                    yield doc.finding(path, f"the sandbox environment points at {value!r}", "use 'sandbox' or a 127.0.0.1 / ::1 address")
-            elif example and host and not host.startswith("<") and host not in PUBLIC_VENDOR_HOSTS and (_literal_ip(host) or "." in host):
-                yield doc.finding(path, f"the example environment holds a real-looking address {value!r}", "use a placeholder such as <vaultwarden-host>")
+                    yield doc.finding(
+                        path,
+                        f"the sandbox environment points at {value!r}",
+                        "use 'sandbox' or a 127.0.0.1 / ::1 address",
+                    )
+            elif (
+                example
+                and host
+                and not host.startswith("<")
+                and host not in PUBLIC_VENDOR_HOSTS
+                and (_literal_ip(host) or "." in host)
+            ):
+                yield doc.finding(
+                    path,
+                    f"the example environment holds a real-looking address {value!r}",
+                    "use a placeholder such as <vaultwarden-host>",
+                )

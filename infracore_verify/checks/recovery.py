@@ -8,7 +8,7 @@ from typing import Any
 from infracore_verify.checks.base import ContractView, native_gate
 from infracore_verify.findings import Finding, did_you_mean
 from infracore_verify.loader import Document
-from infracore_verify.model import RECOVERY_TYPES, as_list
+from infracore_verify.model import RECOVERY_TYPES, as_list, mapping
 
 REQUIRED_FIELDS = {
     "docker_compose_restart": ("target", "stack"),
@@ -37,13 +37,25 @@ def retry_problems(recovery: dict[str, Any]) -> list[tuple[str, str, str]]:
         problems.append(("capability", "capability_retry has no capability", "set recovery.capability"))
     if not is_count(recovery.get("max_attempts"), 1):
         problems.append(
-            ("max_attempts", f"capability_retry max_attempts is {recovery.get('max_attempts')!r}, not an integer >= 1", "set max_attempts: 2")
+            (
+                "max_attempts",
+                f"capability_retry max_attempts is {recovery.get('max_attempts')!r}, not an integer >= 1",
+                "set max_attempts: 2",
+            )
         )
     backoff = recovery.get("backoff_seconds")
     if not isinstance(backoff, list) or not backoff:
-        problems.append(("backoff_seconds", "capability_retry has no backoff_seconds", "set backoff_seconds: [60, 300]"))
+        problems.append(
+            ("backoff_seconds", "capability_retry has no backoff_seconds", "set backoff_seconds: [60, 300]")
+        )
     elif not all(isinstance(b, int | float) and not isinstance(b, bool) and b >= 0 for b in backoff):
-        problems.append(("backoff_seconds", f"backoff_seconds {backoff} holds a value that is not a number >= 0", "use seconds, e.g. [60, 300]"))
+        problems.append(
+            (
+                "backoff_seconds",
+                f"backoff_seconds {backoff} holds a value that is not a number >= 0",
+                "use seconds, e.g. [60, 300]",
+            )
+        )
     return problems
 
 
@@ -56,15 +68,23 @@ def check_recovery_bindings(c: ContractView) -> Iterator[Finding]:
     defaults = doc.data.get("defaults") or {}
     for key, minimum in (("max_attempts", 0), ("cooldown_seconds", 0), ("escalate_after_failures", 1)):
         if key in defaults and not is_count(defaults[key], minimum):
-            yield doc.finding(("defaults", key), f"defaults.{key} is {defaults[key]!r}, not an integer >= {minimum}", f"set a whole number >= {minimum}")
+            yield doc.finding(
+                ("defaults", key),
+                f"defaults.{key} is {defaults[key]!r}, not an integer >= {minimum}",
+                f"set a whole number >= {minimum}",
+            )
     seen: dict[str, int] = {}
     for i, action in enumerate(actions(doc)):
         where: tuple[str | int, ...] = ("actions", i)
         action_id = str(action.get("id", ""))
         if action_id in seen:
-            yield doc.finding((*where, "id"), f"action id '{action_id}' is defined twice (first at line {doc.line(('actions', seen[action_id]))})", "rename or remove one")
+            yield doc.finding(
+                (*where, "id"),
+                f"action id '{action_id}' is defined twice (first at line {doc.line(('actions', seen[action_id]))})",
+                "rename or remove one",
+            )
         seen.setdefault(action_id, i)
-        trigger = action.get("trigger") if isinstance(action.get("trigger"), dict) else {}
+        trigger = mapping(action.get("trigger"))
         gate_ids = [str(g) for g in as_list(trigger.get("gate_ids"))]
         probe_ids = [str(p) for p in as_list(trigger.get("probe_ids"))]
         manual = trigger.get("manual_only") is True
@@ -75,7 +95,11 @@ def check_recovery_bindings(c: ContractView) -> Iterator[Finding]:
                 "list the trigger gate_ids, or set trigger.manual_only: true",
             )
         if manual and (gate_ids or probe_ids):
-            yield doc.finding((*where, "trigger", "manual_only"), f"action '{action_id}' is manual_only but lists triggers", "drop manual_only or the triggers")
+            yield doc.finding(
+                (*where, "trigger", "manual_only"),
+                f"action '{action_id}' is manual_only but lists triggers",
+                "drop manual_only or the triggers",
+            )
         for j, gate_id in enumerate(gate_ids):
             gate = registry.by_id.get(gate_id)
             if gate is None:
@@ -85,18 +109,34 @@ def check_recovery_bindings(c: ContractView) -> Iterator[Finding]:
                     "add it to gate.registry.yaml or remove it from the trigger",
                 )
             elif gate.retired:
-                yield doc.finding((*where, "trigger", "gate_ids", j), f"trigger gate '{gate_id}' is retired", "remove it from the trigger")
+                yield doc.finding(
+                    (*where, "trigger", "gate_ids", j),
+                    f"trigger gate '{gate_id}' is retired",
+                    "remove it from the trigger",
+                )
         for j, probe_id in enumerate(probe_ids):
             if probe_id not in caps:
-                yield doc.finding((*where, "trigger", "probe_ids", j), f"trigger probe '{probe_id}' is not a capability{did_you_mean(probe_id, caps)}", "declare it in capabilities.yaml or remove it")
+                yield doc.finding(
+                    (*where, "trigger", "probe_ids", j),
+                    f"trigger probe '{probe_id}' is not a capability{did_you_mean(probe_id, caps)}",
+                    "declare it in capabilities.yaml or remove it",
+                )
         failure_class = trigger.get("failure_class", "deterministic")
         if failure_class not in ("deterministic", "freshness"):
-            yield doc.finding((*where, "trigger", "failure_class"), f"failure_class '{failure_class}' is not deterministic or freshness", "use deterministic or freshness")
+            yield doc.finding(
+                (*where, "trigger", "failure_class"),
+                f"failure_class '{failure_class}' is not deterministic or freshness",
+                "use deterministic or freshness",
+            )
 
-        recovery = action.get("recovery") if isinstance(action.get("recovery"), dict) else {}
+        recovery = mapping(action.get("recovery"))
         rtype = str(recovery.get("type", ""))
         if rtype == "capability_rerun":
-            yield doc.finding((*where, "recovery", "type"), f"action '{action_id}' uses unsupported legacy recovery type 'capability_rerun'", LEGACY_FIX)
+            yield doc.finding(
+                (*where, "recovery", "type"),
+                f"action '{action_id}' uses unsupported legacy recovery type 'capability_rerun'",
+                LEGACY_FIX,
+            )
         elif rtype not in RECOVERY_TYPES:
             yield doc.finding(
                 (*where, "recovery", "type"),
@@ -106,7 +146,11 @@ def check_recovery_bindings(c: ContractView) -> Iterator[Finding]:
         else:
             for field in REQUIRED_FIELDS[rtype]:
                 if not recovery.get(field):
-                    yield doc.finding((*where, "recovery"), f"{rtype} action '{action_id}' has no {field}", f"set recovery.{field}")
+                    yield doc.finding(
+                        (*where, "recovery"),
+                        f"{rtype} action '{action_id}' has no {field}",
+                        f"set recovery.{field}",
+                    )
             if rtype == "capability_retry":
                 for field, message, fix in retry_problems(recovery):
                     if field != "capability":
@@ -118,7 +162,11 @@ def check_recovery_bindings(c: ContractView) -> Iterator[Finding]:
                     f"capability '{capability}' of action '{action_id}' is not declared{did_you_mean(capability, caps)}",
                     "declare it in capabilities.yaml or fix the name",
                 )
-        safety = action.get("safety") if isinstance(action.get("safety"), dict) else {}
+        safety = mapping(action.get("safety"))
         for key, minimum in (("max_attempts", 0), ("cooldown_seconds", 0), ("escalate_after_failures", 1)):
             if key in safety and not is_count(safety[key], minimum):
-                yield doc.finding((*where, "safety", key), f"safety.{key} is {safety[key]!r}, not an integer >= {minimum}", f"set a whole number >= {minimum}")
+                yield doc.finding(
+                    (*where, "safety", key),
+                    f"safety.{key} is {safety[key]!r}, not an integer >= {minimum}",
+                    f"set a whole number >= {minimum}",
+                )

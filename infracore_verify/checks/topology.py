@@ -22,10 +22,14 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
     core_ids = topo.core_gate_ids
     if topo.core_count_limit is None:
         yield topo_doc.finding(
-            ("core_mode",), "core_count_limit is not set", f"set core_mode.core_count_limit: {len(set(core_ids))}"
+            ("core_mode",),
+            "core_count_limit is not set",
+            f"set core_mode.core_count_limit: {len(set(core_ids))}",
         )
     if not core_ids:
-        yield topo_doc.finding(("core_mode",), "core_gate_ids is empty", "list the core gates in core_mode.core_gate_ids")
+        yield topo_doc.finding(
+            ("core_mode",), "core_gate_ids is empty", "list the core gates in core_mode.core_gate_ids"
+        )
     for gate_id, count in Counter(core_ids).items():
         if count > 1:
             index = len(core_ids) - 1 - core_ids[::-1].index(gate_id)
@@ -52,7 +56,7 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
         )
 
     for row in topo.assignments:
-        where = ("gate_assignments", row.index)
+        where: tuple[str | int, ...] = ("gate_assignments", row.index)
         gate = registry.by_id.get(row.gate_id)
         if gate is None:
             yield topo_doc.finding(
@@ -68,7 +72,9 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
             )
         if not row.primary_domain:
             yield topo_doc.finding(
-                where, f"gate_assignments row for '{row.gate_id}' has no primary_domain", f"set one of: {domain_list}"
+                where,
+                f"gate_assignments row for '{row.gate_id}' has no primary_domain",
+                f"set one of: {domain_list}",
             )
         elif row.primary_domain not in domains:
             yield topo_doc.finding(
@@ -119,7 +125,9 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
         yield from _undefined_domain_refs(c, domains, domain_list)
     if topo.rules["require_release_sequence_coverage"]:
         if not topo.release_sequence:
-            yield topo_doc.finding(("release_sequence",), "release_sequence is empty", "list every domain in release order")
+            yield topo_doc.finding(
+                ("release_sequence",), "release_sequence is empty", "list every domain in release order"
+            )
         else:
             for domain in topo.domains:
                 if domain not in topo.release_sequence:
@@ -173,7 +181,11 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
     doc = c["ring_policy"]
     rings = [str(r) for r in as_list(doc.data.get("rings"))]
     if rings != list(RINGS):
-        yield doc.finding(("rings",), f"rings are {rings}, not [instant, standard, deep]", "write rings: [instant, standard, deep]")
+        yield doc.finding(
+            ("rings",),
+            f"rings are {rings}, not [instant, standard, deep]",
+            "write rings: [instant, standard, deep]",
+        )
     budgets = doc.data.get("budgets_seconds") or {}
     previous = 0
     for ring in RINGS:
@@ -192,7 +204,11 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
                 "budgets must grow from instant to standard to deep",
             )
         previous = seconds
-    expected = {"core_gates": "instant", "domain_pack_gates": "standard", "release_only_or_non_pack_active_gates": "deep"}
+    expected = {
+        "core_gates": "instant",
+        "domain_pack_gates": "standard",
+        "release_only_or_non_pack_active_gates": "deep",
+    }
     policy = doc.data.get("assignment_policy") or {}
     for key, ring in expected.items():
         if policy.get(key) != ring:
@@ -217,7 +233,10 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
                 "set ring: instant or take the gate out of core_mode.core_gate_ids",
             )
     prof_doc = c["run_profiles"]
-    for path, ring in ((("profiles", "fast", "ring"), c.run_profiles.fast_ring), (("profiles", "domain", "ring"), c.run_profiles.domain_ring)):
+    for path, ring in (
+        (("profiles", "fast", "ring"), c.run_profiles.fast_ring),
+        (("profiles", "domain", "ring"), c.run_profiles.domain_ring),
+    ):
         if ring not in RINGS:
             yield prof_doc.finding(path, f"profile ring '{ring}' is not a ring", "use one of: instant, standard, deep")
 
@@ -227,7 +246,9 @@ def check_profile_resolution(c: ContractView) -> Iterator[Finding]:
     """Checks that the fast profile, every domain profile and the release profile resolve to gates."""
     prof_doc, topo_doc = c["run_profiles"], c["topology"]
     profiles = c.run_profiles
-    class_paths = [(("profiles", "fast", "domains", i, "classes"), classes) for i, (_, classes) in enumerate(profiles.fast_domains)]
+    class_paths: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = [
+        (("profiles", "fast", "domains", i, "classes"), classes) for i, (_, classes) in enumerate(profiles.fast_domains)
+    ]
     class_paths += [
         (("profiles", "domain", "core_base", "classes"), profiles.core_base_classes),
         (("profiles", "domain", "target", "classes"), profiles.target_classes),
