@@ -1,0 +1,45 @@
+"""Fixtures for the suite's own tests: pytester, and throwaway copies of the shipped contracts."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts
+
+pytest_plugins = ["pytester"]
+
+ContractEditor = Callable[[str, Callable[[Any], Any]], Path]
+
+
+@pytest.fixture
+def contracts_dir(tmp_path: Path) -> Path:
+    """Returns a private copy of the shipped contracts (suite layout) that a test may edit."""
+    target = tmp_path / "contracts"
+    shutil.copytree(BUNDLED_CONTRACTS, target)
+    return target
+
+
+@pytest.fixture
+def edit_contract(contracts_dir: Path) -> ContractEditor:
+    """Returns `edit(file_name, mutate)`: loads a copied contract, applies `mutate(data)`, writes it back."""
+
+    def edit(file_name: str, mutate: Callable[[Any], Any]) -> Path:
+        path = contracts_dir / file_name
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        result = mutate(data)
+        path.write_text(yaml.safe_dump(data if result is None else result, sort_keys=False), encoding="utf-8")
+        return path
+
+    return edit
+
+
+@pytest.fixture
+def open_contracts(contracts_dir: Path) -> Callable[[], Contracts]:
+    """Returns a function that opens the copied contract set, displaying paths relative to its parent."""
+    return lambda: Contracts.open(contracts_dir, contracts_dir.parent)
