@@ -375,12 +375,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def run_gate(request: pytest.FixtureRequest) -> GateRunner:
     """Runs a registry gate through the engine and fails the test with its findings (no traceback)."""
-    state = request.config.stash[STATE]
-    if state.plan is None:
-        pytest.fail(f"no gate can run: {state.plan_error}", pytrace=False)
-    engine = state.plan.engine()
+    plan = request.config.stash[STATE].plan
+    engine = plan.engine() if plan is not None else None
 
     def run(gate: Gate) -> GateResult:
+        if engine is None:
+            pytest.fail(f"no gate can run: {request.config.stash[STATE].plan_error}", pytrace=False)
         result = engine.run(gate)
         request.node.user_properties.append((GATE_PROPERTY, json.dumps(_row(result))))
         report.title(f"{gate.id} {gate.name}")
