@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from infracore_verify.findings import Finding
-from infracore_verify.loader import Document, load_document, relative_display
+from infracore_verify.loader import Document, file_sha256, load_document, relative_display
 
 SUITE_ROOT = Path(__file__).resolve().parent.parent
 """The project checkout this package lives in (editable install)."""
@@ -138,6 +138,7 @@ class Contracts:
         """Return the sha256 of every contract file in the set, keyed by its displayed path."""
         out: dict[str, str] = {}
         for doc in self.documents():
-            if doc.sha256:
-                out[doc.display] = doc.sha256
+            digest = doc.sha256 or file_sha256(doc.path)
+            if digest:
+                out[doc.display] = digest
         return out

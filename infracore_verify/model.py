@@ -7,8 +7,10 @@ the line of every entry so gates can point at it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 from infracore_verify.loader import Document
 
@@ -50,6 +52,23 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+_T = TypeVar("_T")
+_VIEWS: dict[tuple[str, int], tuple[Document, Any]] = {}
+
+
+def cached_view(kind: str, doc: Document, build: Callable[[], _T]) -> _T:
+    """Build a typed view of a loaded document once; the loader returns the same object until the file changes."""
+    key = (kind, id(doc))
+    hit = _VIEWS.get(key)
+    if hit is not None and hit[0] is doc:
+        return hit[1]  # type: ignore[no-any-return]
+    if len(_VIEWS) > 256:
+        _VIEWS.clear()
+    value = build()
+    _VIEWS[key] = (doc, value)
+    return value
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -109,7 +128,11 @@ class Registry:
 
     @classmethod
     def from_doc(cls, doc: Document) -> Registry:
-        """Build the registry view of a loaded gate.registry.yaml."""
+        """Return the registry view of a loaded gate.registry.yaml (built once per loaded document)."""
+        return cached_view("registry", doc, lambda: cls._build(doc))
+
+    @classmethod
+    def _build(cls, doc: Document) -> Registry:
         gates = [Gate.from_entry(e, i) for i, e in enumerate(as_list(doc.data.get("gates"))) if isinstance(e, dict)]
         by_id: dict[str, Gate] = {}
         duplicates: list[Gate] = []
@@ -149,7 +172,11 @@ class Topology:
 
     @classmethod
     def from_doc(cls, doc: Document) -> Topology:
-        """Build the topology view of a loaded gate.execution.topology.yaml."""
+        """Return the topology view of a loaded gate.execution.topology.yaml (built once per document)."""
+        return cached_view("topology", doc, lambda: cls._build(doc))
+
+    @classmethod
+    def _build(cls, doc: Document) -> Topology:
         data = doc.data
         core = data.get("core_mode") or {}
         limit = core.get("core_count_limit")
@@ -181,12 +208,16 @@ class Topology:
             rules=rules,
         )
 
+    @cached_property
+    def _domains_by_gate(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for row in self.assignments:
+            out.setdefault(row.gate_id, [d for d in (row.primary_domain, *row.secondary_domains) if d])
+        return out
+
     def domains_of(self, gate_id: str) -> list[str]:
         """Return the primary then secondary domains assigned to a gate (first row wins)."""
-        for row in self.assignments:
-            if row.gate_id == gate_id:
-                return [d for d in (row.primary_domain, *row.secondary_domains) if d]
-        return []
+        return self._domains_by_gate.get(gate_id, [])
 
 
 @dataclass

@@ -1,0 +1,201 @@
+"""Benchmark: `pytest -m fast` on the embedded contracts against bare pytest running as many trivial tests.
+
+Both sides are real, separate pytest processes started the same way (`python -m pytest`), so interpreter
+start-up, pytest start-up and the auto-loaded third-party plugins (xdist, timeout, allure) are paid by both:
+
+- fast: `python -m pytest -m fast -q -p no:cacheprovider --reports-dir=<tmp>` in the project root: the
+  suite's plugin plans the gates, runs the fast profile and writes its receipt (into a temporary
+  directory, so the checkout stays clean);
+- bare: `python -m pytest -q -p no:cacheprovider -c <tmp>/pytest.ini --rootdir=<tmp>` on a file of
+  `def test_N(): pass`, one per fast gate, in a temporary directory: the empty ini file and root keep the
+  project's conftest, plugin and options out.
+
+One warm-up run of each (bytecode caches) is not timed; then the timed runs alternate fast, bare, fast,
+bare... so drift on the machine hits both sides alike. Reported: every wall time, median and minimum per
+side, the ratio, and whether the target holds: median(fast) <= 1.5 * median(bare) + 0.5 s. Exit code 1
+when it does not, or when a run fails, or when the checkout's reports/receipts changed.
+
+Usage: `.venv/bin/python bench/bench_fast.py [--repeat 5]`. Each run has a timeout; nothing touches the
+network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_FACTOR = 1.5
+TARGET_OFFSET_SECONDS = 0.5
+RUN_TIMEOUT_SECONDS = 120
+DEFAULT_REPEAT = 5
+_SUMMARY = re.compile(r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)? in (?P<seconds>[\d.]+)s")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed pytest process."""
+
+    wall: float
+    """Seconds from process start to exit, measured here."""
+    session: float
+    """Seconds pytest reports for its session ('N passed in X s'): collection and tests, no start-up."""
+    passed: int
+
+
+def fast_gate_count() -> int:
+    """Return how many gates the fast profile of the embedded contracts selects (planned like the plugin)."""
+    from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts
+    from infracore_verify.model import Registry, RunProfiles, Topology
+    from infracore_verify.profiles import resolve_fast
+
+    contracts = Contracts.open(BUNDLED_CONTRACTS)
+    selection = resolve_fast(
+        Registry.from_doc(contracts.doc("registry")),
+        Topology.from_doc(contracts.doc("topology")),
+        RunProfiles.from_doc(contracts.doc("run_profiles")),
+    )
+    return len(selection.gate_ids)
+
+
+def _clean_env() -> dict[str, str]:
+    """Return the environment for both sides: no pytest or suite overrides that would change either run."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("INFRACORE_", "PYTEST_")) and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC")
+    }
+
+
+def _run(command: list[str], cwd: Path, expected: int) -> Run:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    match = _SUMMARY.search(proc.stdout)
+    if proc.returncode != 0 or match is None or int(match.group("passed")) != expected:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        raise RuntimeError(
+            f"{' '.join(command)} (in {cwd}) exited {proc.returncode}, expected {expected} passed:\n{tail}"
+        )
+    return Run(wall, float(match.group("seconds")), int(match.group("passed")))
+
+
+def _write_bare_project(directory: Path, count: int) -> list[str]:
+    (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    tests = "".join(f"\n\ndef test_{i}() -> None:\n    pass\n" for i in range(count))
+    (directory / "test_trivial.py").write_text(f'"""{count} trivial tests."""{tests}', encoding="utf-8")
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(directory / "pytest.ini"),
+        f"--rootdir={directory}",
+        str(directory / "test_trivial.py"),
+    ]
+
+
+def _receipts() -> set[str]:
+    folder = REPO / "reports" / "receipts"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def _stats(name: str, runs: list[Run]) -> str:
+    walls = [r.wall for r in runs]
+    sessions = [r.session for r in runs]
+    return (
+        f"{name:5s} wall median {statistics.median(walls):.3f}s  min {min(walls):.3f}s  max {max(walls):.3f}s  "
+        f"| pytest session median {statistics.median(sessions):.3f}s  "
+        f"| start-up + configure (wall - session) median {statistics.median(w - s for w, s in zip(walls, sessions, strict=True)):.3f}s"
+    )
+
+
+def main() -> int:
+    """Run the comparison and print the report; return 1 when the target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="Timed runs per side (default 5)")
+    args = parser.parse_args()
+    if not 1 <= args.repeat <= 50:
+        parser.error("--repeat must be between 1 and 50")
+
+    count = fast_gate_count()
+    before = _receipts()
+    fast: list[Run] = []
+    bare: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="infracore-bench-fast-") as tmp:
+        reports = Path(tmp) / "reports"
+        bare_dir = Path(tmp) / "bare"
+        bare_dir.mkdir()
+        fast_cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "fast",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--reports-dir={reports}",
+        ]
+        bare_cmd = _write_bare_project(bare_dir, count)
+        print(f"fast: {' '.join(fast_cmd)}  (cwd {REPO})")
+        print(f"bare: {' '.join(bare_cmd)}  (cwd {bare_dir})")
+        print(f"tests per run: {count}; timed runs per side: {args.repeat} (+1 warm-up each); cpus: {os.cpu_count()}")
+        _run(fast_cmd, REPO, count)
+        _run(bare_cmd, bare_dir, count)
+        for i in range(args.repeat):
+            fast.append(_run(fast_cmd, REPO, count))
+            bare.append(_run(bare_cmd, bare_dir, count))
+            print(f"  run {i + 1}: fast {fast[-1].wall:.3f}s  bare {bare[-1].wall:.3f}s")
+        receipts_dir = reports / "receipts"
+        written = len(list(receipts_dir.glob("*.json"))) if receipts_dir.is_dir() else 0
+
+    ok = True
+    if written != args.repeat + 1:
+        print(f"ERROR: the fast runs wrote {written} receipts, expected {args.repeat + 1}")
+        ok = False
+    if _receipts() != before:
+        print("ERROR: reports/receipts in the checkout changed; --reports-dir was not honoured")
+        ok = False
+    fast_median = statistics.median(r.wall for r in fast)
+    bare_median = statistics.median(r.wall for r in bare)
+    limit = TARGET_FACTOR * bare_median + TARGET_OFFSET_SECONDS
+    print()
+    print(_stats("fast", fast))
+    print(_stats("bare", bare))
+    print(
+        f"ratio fast/bare: median {fast_median / bare_median:.2f}x, min {min(r.wall for r in fast) / min(r.wall for r in bare):.2f}x; "
+        f"overhead (median) {fast_median - bare_median:+.3f}s"
+    )
+    holds = fast_median <= limit
+    print(
+        f"target: fast <= {TARGET_FACTOR} * bare + {TARGET_OFFSET_SECONDS} s = {limit:.3f}s; "
+        f"fast median {fast_median:.3f}s: {'ok' if holds else 'MISSED'} (headroom {limit - fast_median:+.3f}s)"
+    )
+    ok = ok and holds
+    print("RESULT: " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
