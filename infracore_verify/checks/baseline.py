@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -115,13 +116,13 @@ def check_baseline_contract(c: ContractView) -> Iterator[Finding]:
             yield rec_doc.finding(
                 ("actions", index, "trigger"),
                 f"{name}: action '{action_id}' has no trigger gate ids (the ops dispatcher treats that as every gate)",
-                f"list the system's trigger gates: {triggers or '[D...]'}",
+                f"set trigger.gate_ids: [{', '.join(triggers) or 'D...'}]",
             )
         for gate_id in triggers:
             if bound_ids and gate_id not in bound_ids:
                 yield doc.finding(
                     (*hw, "trigger_gate_ids"),
-                    f"{name}: trigger gate '{gate_id}' is not a trigger of action '{action_id}' ({bound_ids})",
+                    f"{name}: trigger gate '{gate_id}' is not a trigger of action '{action_id}' (its triggers: {', '.join(bound_ids)})",
                     "make self_heal.trigger_gate_ids and the action's trigger.gate_ids agree",
                 )
         contract_class = heal.get("failure_class") or "deterministic"
@@ -181,7 +182,7 @@ def check_service_parity(c: ContractView) -> Iterator[Finding]:
         if endpoint_id in endpoints:
             yield health.finding(
                 ("endpoints", i, "id"),
-                f"endpoint id '{endpoint_id}' is defined twice (first at line {health.line(('endpoints', endpoints[endpoint_id]))}); the first one wins",
+                f"endpoint id '{endpoint_id}' is defined twice (first at line {health.line(('endpoints', endpoints[endpoint_id]))}, which wins)",
                 "remove or rename the second entry",
             )
         else:
@@ -207,7 +208,7 @@ def check_service_parity(c: ContractView) -> Iterator[Finding]:
             if kind == "required" and endpoint.get("enabled", True) is not True:
                 yield health.finding(
                     (*where, "enabled"),
-                    f"required service '{service}' is disabled (enabled: {endpoint.get('enabled')!r})",
+                    f"required service '{service}' is disabled (enabled: {json.dumps(endpoint.get('enabled'))})",
                     "enable it, or move it to optional_service_ids",
                 )
             url = str(endpoint.get("url") or "")

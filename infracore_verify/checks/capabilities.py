@@ -99,11 +99,17 @@ def _command_path(c: ContractView, doc: Any, name: str, entry: dict[str, Any]) -
         return
     if tokens and tokens[0].startswith("./"):
         path = c.contracts.root / tokens[0][2:]
-        if not path.is_file() or not os.access(path, os.X_OK):
+        if not path.is_file():
             yield doc.finding(
                 ("capabilities", name, "command"),
-                f"capability '{name}' runs '{tokens[0]}', which is not an executable file in the repository",
-                f"create it and chmod +x {tokens[0]}",
+                f"capability '{name}' runs '{tokens[0]}', which does not exist in the repository",
+                "add the script (executable) or fix the command",
+            )
+        elif not os.access(path, os.X_OK):
+            yield doc.finding(
+                ("capabilities", name, "command"),
+                f"capability '{name}' runs '{tokens[0]}', which is not executable",
+                f"run: chmod +x {tokens[0][2:]}",
             )
 
 
@@ -127,7 +133,7 @@ def _requires_cycles(doc: Any, caps: dict[str, Any]) -> Iterator[Finding]:
                     yield doc.finding(
                         ("capabilities", nxt, "requires"),
                         "requires cycle: " + " -> ".join(cycle),
-                        "break the cycle; preconditions must form a tree",
+                        "remove one of these requires entries (preconditions must not loop)",
                     )
             elif state.get(nxt) is None:
                 yield from visit(nxt, stack)

@@ -109,7 +109,7 @@ def _secret_literals(doc: Document, data: Any, parts: tuple[str | int, ...]) -> 
             if isinstance(value, str) and SECRET_KEY.search(str(key)) and value and not value.startswith("<"):
                 yield doc.finding(
                     (*parts, key),
-                    f"'{key}' holds a literal value; secrets never live in contracts",
+                    f"'{key}' holds a literal value (secrets never live in contracts)",
                     "write {env: VARIABLE} or {secret: /path/KEY} instead",
                 )
             else:

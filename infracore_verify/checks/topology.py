@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 from infracore_verify.checks.base import ContractView, native_gate
 from infracore_verify.findings import Finding, did_you_mean
-from infracore_verify.model import GATE_CLASSES, RINGS, as_list
+from infracore_verify.model import DEFAULT_BUDGETS, GATE_CLASSES, RINGS, as_list
 from infracore_verify.profiles import SelectionError, resolve_domain, resolve_fast, resolve_release
 
 
@@ -36,7 +37,7 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
             yield topo_doc.finding(
                 ("core_mode", "core_gate_ids", index),
                 f"core gate '{gate_id}' is listed {count} times",
-                "keep one entry (duplicates count toward the limit)",
+                "remove the repeated entries",
             )
     unique_core = len(set(core_ids))
     if topo.core_count_limit is not None and core_ids and unique_core != topo.core_count_limit:
@@ -183,27 +184,23 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
     if rings != list(RINGS):
         yield doc.finding(
             ("rings",),
-            f"rings are {rings}, not [instant, standard, deep]",
+            f"rings are [{', '.join(rings)}], not [instant, standard, deep]",
             "write rings: [instant, standard, deep]",
         )
+    # The ops ring contract requires exactly the ops budgets (SPINE 2.6), not merely growing ones.
     budgets = doc.data.get("budgets_seconds") or {}
-    previous = 0
     for ring in RINGS:
-        seconds = budgets.get(ring)
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        wanted = DEFAULT_BUDGETS[ring]
+        if ring not in budgets:
             yield doc.finding(
-                ("budgets_seconds", ring) if ring in budgets else ("budgets_seconds",),
-                f"ring '{ring}' has no positive budget",
-                f"set budgets_seconds.{ring} to a whole number of seconds",
+                ("budgets_seconds",), f"ring '{ring}' has no budget", f"set budgets_seconds.{ring}: {wanted}"
             )
-            continue
-        if seconds < previous:
+        elif budgets[ring] != wanted or isinstance(budgets[ring], bool):
             yield doc.finding(
                 ("budgets_seconds", ring),
-                f"ring '{ring}' has a smaller budget ({seconds}s) than the ring before it ({previous}s)",
-                "budgets must grow from instant to standard to deep",
+                f"ring '{ring}' has a budget of {budgets[ring]!r}s, not the {wanted}s the ring contract requires",
+                f"set budgets_seconds.{ring}: {wanted}",
             )
-        previous = seconds
     expected = {
         "core_gates": "instant",
         "domain_pack_gates": "standard",
@@ -211,10 +208,14 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
     }
     policy = doc.data.get("assignment_policy") or {}
     for key, ring in expected.items():
-        if policy.get(key) != ring:
+        if key not in policy:
             yield doc.finding(
-                ("assignment_policy", key) if key in policy else ("assignment_policy",),
-                f"assignment_policy.{key} is {policy.get(key)!r}, not '{ring}'",
+                ("assignment_policy",), f"assignment_policy.{key} is missing", f"set assignment_policy.{key}: {ring}"
+            )
+        elif policy[key] != ring:
+            yield doc.finding(
+                ("assignment_policy", key),
+                f"assignment_policy.{key} is {policy[key]!r}, not '{ring}'",
                 f"set assignment_policy.{key}: {ring}",
             )
     reg_doc = c["registry"]
@@ -229,7 +230,7 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
         elif gate.id in core and not gate.retired and gate.ring != "instant":
             yield reg_doc.finding(
                 ("gates", gate.index, "ring"),
-                f"core gate '{gate.id}' has ring '{gate.ring}'; core gates must be instant",
+                f"core gate '{gate.id}' has ring '{gate.ring}', but core gates must be instant",
                 "set ring: instant or take the gate out of core_mode.core_gate_ids",
             )
     prof_doc = c["run_profiles"]
@@ -243,7 +244,7 @@ def check_ring_policy(c: ContractView) -> Iterator[Finding]:
 
 @native_gate("D905", reads=("registry", "topology", "run_profiles", "domain_profiles"))
 def check_profile_resolution(c: ContractView) -> Iterator[Finding]:
-    """Checks that the fast profile, every domain profile and the release profile resolve to gates."""
+    """Checks that the fast and release profiles resolve to gates and that every domain has gates of its own."""
     prof_doc, topo_doc = c["run_profiles"], c["topology"]
     profiles = c.run_profiles
     class_paths: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = [
@@ -273,14 +274,19 @@ def check_profile_resolution(c: ContractView) -> Iterator[Finding]:
     except SelectionError as exc:
         yield topo_doc.finding(("core_mode", "core_gate_ids"), exc.message, exc.fix)
     domain_profiles = _domain_profile_ids(c)
+    # Resolved without the core base: with it (the default) every domain resolves to the core gates, so
+    # a domain that owns no gate would pass unnoticed and its domain run would test nothing of its own.
+    own_only = replace(profiles, include_core_base=False)
+    target_classes = ", ".join(profiles.target_classes)
+    outcome = "only repeats the core base" if profiles.include_core_base else "selects no gate"
     for i, domain in enumerate(c.topology.domains):
         try:
-            resolve_domain(domain, c.registry, c.topology, profiles, domain_profiles)
+            resolve_domain(domain, c.registry, c.topology, own_only, domain_profiles)
         except SelectionError:
             yield topo_doc.finding(
                 ("domain_metadata", i),
-                f"the domain profile '{domain}' resolves to no gate",
-                "assign gates of the target classes to it, or drop the domain",
+                f"domain '{domain}' has no active gate of the target classes ({target_classes}), so its domain run {outcome}",
+                "assign gates of those classes to it in gate_assignments, or remove the domain",
             )
     try:
         resolve_release(c.registry)
