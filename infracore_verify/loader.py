@@ -513,10 +513,20 @@ def _too_deep_line(text: str) -> int:
 
 @lru_cache(maxsize=64)
 def _validator(schema_path: Path, mtime_ns: int) -> jsonschema.protocols.Validator:
+    # check_schema costs ~10 ms per schema on every start; it runs only when validation itself breaks
+    # (see `validate`), and tests/ checks the bundled schemas once.
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _schema_problem(validator: jsonschema.protocols.Validator, exc: Exception) -> str:
+    schema: Any = validator.schema
+    try:
+        type(validator).check_schema(schema)
+    except jsonschema.SchemaError as bad:
+        return bad.message
+    return str(exc)
 
 
 def _short(value: Any) -> str:
@@ -730,7 +740,11 @@ def validate(doc: Document, schema_path: Path) -> list[Finding]:
         validator = _validator(schema_path, schema_path.stat().st_mtime_ns)
     except (OSError, ValueError, jsonschema.SchemaError) as exc:
         return [Finding(str(schema_path), 1, "", f"the schema cannot be used: {exc}", "fix or restore the schema")]
-    errors = list(validator.iter_errors(_json_view(doc.data)))
+    try:
+        errors = list(validator.iter_errors(_json_view(doc.data)))
+    except Exception as exc:  # a broken schema fails inside jsonschema in many ways
+        problem = _schema_problem(validator, exc)
+        return [Finding(str(schema_path), 1, "", f"the schema cannot be used: {problem}", "fix or restore the schema")]
     # A value of the wrong type fails its other keywords too (oneOf, required...); only the type error helps.
     mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     errors = [e for e in errors if e.validator == "type" or tuple(e.absolute_path) not in mistyped]
@@ -739,35 +753,27 @@ def validate(doc: Document, schema_path: Path) -> list[Finding]:
     return sorted(set(findings), key=lambda f: (f.line, f.path, f.message))
 
 
-_cache: dict[tuple[str, Path, str], tuple[tuple[int, int], Document]] = {}
+_cache: dict[tuple[str, Path, str, str], tuple[str, Document]] = {}
 _cache_lock = threading.Lock()
 
 
 def load_document(name: str, path: Path, display: str, schema_path: Path | None) -> Document:
-    """Load one contract file once per process (re-read only when it changes on disk)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        doc = Document(name, path, display)
-        doc.errors.append(
-            Finding(
-                display,
-                0,
-                "",
-                "the file does not exist",
-                f"create it (see contracts/{path.name} in the suite)",
-            )
-        )
+    """Load one contract file, parsing each content once per process (a changed file is parsed again)."""
+    doc = Document(name, path, display)
+    raw = _read(doc)
+    if raw is None:
         return doc
-    key = (name, path.resolve(), str(schema_path))
-    stamp = (stat.st_mtime_ns, stat.st_size)
+    digest = hashlib.sha256(raw).hexdigest()
+    # Keyed by content, not mtime: an edit within the file system's timestamp granularity is still seen.
+    key = (name, path.resolve(), display, str(schema_path))
     with _cache_lock:
         cached = _cache.get(key)
-    if cached and cached[0] == stamp:
+    if cached and cached[0] == digest:
         return cached[1]
-    doc = _load_uncached(name, path, display, schema_path, stat)
+    doc.sha256 = digest
+    _parse_into(doc, raw, schema_path)
     with _cache_lock:
-        _cache[key] = (stamp, doc)
+        _cache[key] = (digest, doc)
     return doc
 
 
@@ -794,39 +800,52 @@ def _too_large(display: str, size: int) -> Finding:
     )
 
 
-def _load_uncached(name: str, path: Path, display: str, schema_path: Path | None, stat: os.stat_result) -> Document:
-    doc = Document(name, path, display)
+def _read(doc: Document) -> bytes | None:
+    """Return the file's bytes, or None after recording why it cannot be used."""
+    display = doc.display
+    try:
+        stat = doc.path.stat()
+    except OSError:
+        doc.errors.append(
+            Finding(
+                display, 0, "", "the file does not exist", f"create it (see contracts/{doc.path.name} in the suite)"
+            )
+        )
+        return None
     kind = _not_a_file(stat.st_mode)
     if kind:
         # Reading a pipe blocks and reading /dev/zero never ends: refuse anything but a regular file unread.
         doc.errors.append(
             Finding(display, 0, "", f"the path is {kind}, not a file", "replace it with the contract file")
         )
-        return doc
+        return None
     if stat.st_size > MAX_FILE_BYTES:
         doc.errors.append(_too_large(display, stat.st_size))
-        return doc
+        return None
     try:
-        with path.open("rb") as fh:
+        with doc.path.open("rb") as fh:
             # Bounded even here: the file may have grown since it was measured.
             raw = fh.read(MAX_FILE_BYTES + 1)
-        if len(raw) > MAX_FILE_BYTES:
-            doc.errors.append(_too_large(display, len(raw)))
-            return doc
-        doc.sha256 = hashlib.sha256(raw).hexdigest()
-        doc.data, doc.lines = _parse(_decode(raw, display), display)
-    except _LoadError as exc:
-        doc.errors.append(exc.finding)
-        return doc
     except OSError as exc:
         doc.errors.append(Finding(display, 0, "", f"the file cannot be read: {exc.strerror}", "check permissions"))
-        return doc
+        return None
+    if len(raw) > MAX_FILE_BYTES:
+        doc.errors.append(_too_large(display, len(raw)))
+        return None
+    return raw
+
+
+def _parse_into(doc: Document, raw: bytes, schema_path: Path | None) -> None:
+    try:
+        doc.data, doc.lines = _parse(_decode(raw, doc.display), doc.display)
+    except _LoadError as exc:
+        doc.errors.append(exc.finding)
+        return
     if doc.data is None:
-        doc.errors.append(Finding(display, 1, "", "the file is empty", "write the contract's top-level mapping"))
-        return doc
+        doc.errors.append(Finding(doc.display, 1, "", "the file is empty", "write the contract's top-level mapping"))
+        return
     if schema_path is not None:
         doc.errors.extend(validate(doc, schema_path))
-    return doc
 
 
 def file_sha256(path: Path) -> str:
