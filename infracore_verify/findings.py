@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+SENSITIVE_KEY = re.compile(r"(token|secret|password|passwd|api_?key|private_?key)$", re.IGNORECASE)
+"""Mapping keys whose values may be credentials: never echoed in a message, never literal in a contract."""
 
 
 @dataclass(frozen=True, order=True)

@@ -24,7 +24,7 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
-from infracore_verify.findings import Finding, did_you_mean, yaml_path
+from infracore_verify.findings import SENSITIVE_KEY, Finding, did_you_mean, yaml_path
 
 # libyaml's C loader is about five times faster; fall back to the pure-Python one where it is missing.
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader]
@@ -544,7 +544,6 @@ _TYPE_WORDS = {
     "boolean": "boolean",
     "null": "null",
 }
-_SENSITIVE_KEY = re.compile(r"(token|secret|password|passwd|api_?key|private_?key)$", re.IGNORECASE)
 _SENSITIVE_PARENTS = ("credentials", "identity")
 _RANGE_WORDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
 
@@ -576,7 +575,7 @@ def _a(word: str) -> str:
 def _sensitive(parts: Key) -> bool:
     """Return True when the value at `parts` may be a credential, so messages must not echo it."""
     return any(
-        isinstance(part, str) and (part in _SENSITIVE_PARENTS or _SENSITIVE_KEY.search(part) is not None)
+        isinstance(part, str) and (part in _SENSITIVE_PARENTS or SENSITIVE_KEY.search(part) is not None)
         for part in parts
     )
 

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from infracore_verify.checks.base import ALL_CONTRACTS, ContractView, native_gate
-from infracore_verify.findings import Finding, did_you_mean
+from infracore_verify.findings import SENSITIVE_KEY, Finding, did_you_mean
 from infracore_verify.loader import Document
 from infracore_verify.model import as_list
 
@@ -17,7 +17,6 @@ OPEN_GAP_STATES = ("open", "accepted")
 LOOPBACK_NAMES = ("localhost",)
 PUBLIC_VENDOR_HOSTS = ("api.cloudflare.com",)
 """SaaS API hosts that are the same for every operator, so an example may name them."""
-SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_key|apikey|private_key)$", re.IGNORECASE)
 
 
 @native_gate("D900", reads=ALL_CONTRACTS)
@@ -106,7 +105,7 @@ def _secret_literals(doc: Document, data: Any, parts: tuple[str | int, ...]) -> 
         return
     if isinstance(data, dict):
         for key, value in data.items():
-            if isinstance(value, str) and SECRET_KEY.search(str(key)) and value and not value.startswith("<"):
+            if isinstance(value, str) and SENSITIVE_KEY.search(str(key)) and value and not value.startswith("<"):
                 yield doc.finding(
                     (*parts, key),
                     f"'{key}' holds a literal value (secrets never live in contracts)",
