@@ -31,10 +31,14 @@ from infracore_verify.model import (
 )
 from infracore_verify.profiles import Selection, SelectionError, resolve_domain, resolve_fast, resolve_release
 from infracore_verify.receipt import git_revision, new_run_key, utc_iso, write_receipt
+from infracore_verify.redact import REDACTOR, install_log_masking, mask_exception, scrub_tree
 
 SEVERITIES = ("critical", "high", "medium", "low")
 GATE_PROPERTY = "infracore.gate"
+PROBE_PROPERTY = "infracore.probe"
+"""user_properties name under which a smoke probe's row travels to the controller (set by fixtures/)."""
 _GATE_NODE = re.compile(r"::test_gate\[(?P<id>[^\]]+)\]$")
+_PROBE_NODE = re.compile(r"::test_probe\[(?P<id>[^\]]+)\]$")
 
 GateRunner = Callable[[Gate], GateResult]
 
@@ -71,7 +75,9 @@ class SuiteState:
     plan_error: str | None = None
     """Why the gates cannot be planned (shown as one failing gate test when nothing asked for gates)."""
     selected_ids: list[str] | None = None
+    selected_probes: list[str] = field(default_factory=list)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    probe_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     receipt_path: Path | None = None
     receipt: dict[str, Any] | None = None
@@ -253,6 +259,7 @@ def _marker_name(value: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the suite's markers and start the run's state (run key, environment)."""
+    install_log_masking()
     workerinput = getattr(config, "workerinput", None)
     run_key = workerinput.get("infracore_run_key") if workerinput else None
     config.stash[STATE] = SuiteState(run_key or new_run_key(), workerinput is not None, _env_name(config))
@@ -288,6 +295,12 @@ class _XdistHooks:
     """Controller-side xdist hooks (registered only when pytest-xdist is installed)."""
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Learn the secrets a worker resolved, so the controller's final scrub masks them too."""
+        for value in getattr(node, "workeroutput", {}).get("infracore_secrets", []):
+            REDACTOR.register(value, "secret")
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """Hand the controller's run key to each worker."""
         node.workerinput["infracore_run_key"] = node.config.stash[STATE].run_key
@@ -298,6 +311,7 @@ class _XdistHooks:
         state = node.config.stash[STATE]
         if state.selected_ids is None:
             state.selected_ids = [m.group("id") for m in map(_GATE_NODE.search, ids) if m]
+            state.selected_probes = [m.group("id") for m in map(_PROBE_NODE.search, ids) if m]
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -414,13 +428,28 @@ def _row(result: GateResult) -> dict[str, Any]:
     }
 
 
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Mask registered secrets in the report and the exception before any reporter (terminal, JUnit, Allure) reads them."""
+    report: pytest.TestReport = yield
+    if REDACTOR.values():
+        if call.excinfo is not None:
+            mask_exception(call.excinfo.value)
+        if report.longrepr is not None and REDACTOR.contains_secret(report.longreprtext):
+            report.longrepr = REDACTOR.mask(report.longreprtext)
+        report.sections = [(title, REDACTOR.mask(body)) for title, body in report.sections]
+        report.user_properties = [
+            (name, REDACTOR.mask(value) if isinstance(value, str) else value) for name, value in report.user_properties
+        ]
+    return report
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Record the gates left after -m/-k deselection (without xdist; workers report theirs)."""
     state = config.stash[STATE]
-    ids = [m.group("id") for m in (_GATE_NODE.search(item.nodeid) for item in items) if m]
-    if ids or any("gate" in getattr(item, "fixturenames", ()) for item in items):
-        state.selected_ids = ids
+    state.selected_ids = [m.group("id") for m in (_GATE_NODE.search(item.nodeid) for item in items) if m]
+    state.selected_probes = [m.group("id") for m in (_PROBE_NODE.search(item.nodeid) for item in items) if m]
 
 
 class _RunRecorder:
@@ -431,10 +460,16 @@ class _RunRecorder:
         self.state = config.stash[STATE]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect each gate's verdict for the receipt (on the controller under xdist)."""
-        match = _GATE_NODE.search(report.nodeid)
+        """Collect each gate's and probe's verdict for the receipt (on the controller under xdist)."""
         state = self.state
-        if not match or state.is_worker:
+        if state.is_worker:
+            return
+        probe = _PROBE_NODE.search(report.nodeid)
+        if probe:
+            _record_probe(state, probe.group("id"), report)
+            return
+        match = _GATE_NODE.search(report.nodeid)
+        if not match:
             return
         gate_id = match.group("id")
         state.durations[gate_id] = state.durations.get(gate_id, 0.0) + report.duration
@@ -461,11 +496,26 @@ class _RunRecorder:
         """Start the run clock."""
         self.state.started = time.time()
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Scrub registered secrets from files other plugins wrote (Allure results, JUnit XML) as a last guard."""
+        if self.state.is_worker:
+            return
+        allure_dir = getattr(config.option, "allure_report_dir", None)
+        if allure_dir:
+            scrub_tree(allure_dir)
+        xml = getattr(config.option, "xmlpath", None)
+        if xml and Path(xml).is_file() and REDACTOR.contains_secret(Path(xml).read_text(errors="replace")):
+            Path(xml).write_text(REDACTOR.mask(Path(xml).read_text(errors="replace")))
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Write the run receipt once (on the controller) and apply a blocking budget overrun."""
         state = self.state
-        if state.is_worker or state.plan is None or not (state.rows or state.selected_ids):
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["infracore_secrets"] = REDACTOR.values()
+        if state.is_worker or state.plan is None or not (state.rows or state.selected_ids or state.probe_rows):
             return
         plan = state.plan
         receipt = _build_receipt(self.config, plan, state, time.time(), exitstatus)
@@ -478,10 +528,35 @@ class _RunRecorder:
         state.receipt_path = write_receipt(_reports_dir(self.config) / "receipts", state.run_key, receipt)
 
 
+def _record_probe(state: SuiteState, probe_id: str, report: pytest.TestReport) -> None:
+    key = f"probe:{probe_id}"
+    state.durations[key] = state.durations.get(key, 0.0) + report.duration
+    for name, value in report.user_properties:
+        if name == PROBE_PROPERTY:
+            state.probe_rows[probe_id] = json.loads(str(value))
+    row = state.probe_rows.get(probe_id)
+    if report.failed and (row is None or row["verdict"] != "fail"):
+        lines = str(report.longreprtext).strip().splitlines()
+        state.probe_rows[probe_id] = {
+            "id": probe_id,
+            "verdict": "fail",
+            "failure_class": (row or {}).get("failure_class") or "setup_error",
+            "message": f"{probe_id} FAIL ({report.when}): {lines[-1] if lines else 'no detail'}",
+        }
+    elif report.skipped and row is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        state.probe_rows[probe_id] = {"id": probe_id, "verdict": "skip", "failure_class": None, "message": reason}
+
+
 def _build_receipt(
     config: pytest.Config, plan: GatePlan, state: SuiteState, finished: float, exitstatus: int
 ) -> dict[str, Any]:
     selected = state.selected_ids if state.selected_ids is not None else list(plan.selection.gate_ids)
+    probes = []
+    for probe_id in state.selected_probes or list(state.probe_rows):
+        row = dict(state.probe_rows.get(probe_id) or {"id": probe_id, "verdict": "not-run", "message": "not run"})
+        row["duration_seconds"] = round(state.durations.get(f"probe:{probe_id}", 0.0), 4)
+        probes.append(row)
     selection = plan.selection
     if not plan.explicit:
         if selected and set(selected) == set(plan.fast_ids):
@@ -545,6 +620,13 @@ def _build_receipt(
             "gate_ids": list(selected),
         },
         "gates": gates,
+        "probes": probes,
+        "probe_totals": {
+            "total": len(probes),
+            "pass": sum(1 for p in probes if p["verdict"] == "pass"),
+            "fail": sum(1 for p in probes if p["verdict"] == "fail"),
+            "skipped": sum(1 for p in probes if p["verdict"] == "skip"),
+        },
         "totals": {**totals, "line": f"total={totals['total']} pass={totals['pass']} fail={totals['fail']}"},
         "failing_gate_ids": failing,
         "failure_class": classes,

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from infracore_verify.redact import REDACTOR
+
 RUN_KEY_RE = re.compile(r"^CAP-\d{8}-\d{6}__([a-z0-9._-]+)__R([a-z0-9]+)$")
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -52,10 +54,9 @@ def git_revision(path: Path) -> str | None:
 
 
 def write_receipt(directory: Path, run_key: str, receipt: dict[str, Any]) -> Path:
-    """Write the receipt once (exclusive create) and return its path."""
+    """Write the receipt once (exclusive create), with registered secrets masked, and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{run_key}.json"
     with path.open("x", encoding="utf-8") as fh:
-        json.dump(receipt, fh, indent=2, sort_keys=False)
-        fh.write("\n")
+        fh.write(REDACTOR.mask(json.dumps(receipt, indent=2)) + "\n")
     return path

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -132,3 +133,30 @@ def install_log_masking(redactor: Redactor = REDACTOR) -> None:
     current = logging.getLogRecordFactory()
     if not isinstance(current, _MaskingRecordFactory):
         logging.setLogRecordFactory(_MaskingRecordFactory(current, redactor))
+
+
+def mask_exception(exc: BaseException, redactor: Redactor = REDACTOR) -> None:
+    """Mask registered secrets in an exception's message in place (pytest.fail, assert and plain errors)."""
+    msg = getattr(exc, "msg", None)
+    if isinstance(msg, str):
+        exc.msg = redactor.mask(msg)  # type: ignore[attr-defined]
+    exc.args = tuple(redactor.mask(a) if isinstance(a, str) else a for a in exc.args)
+
+
+def scrub_tree(root: str | Path, redactor: Redactor = REDACTOR) -> int:
+    """Mask registered secrets in every file below `root` (written by other plugins); return files changed."""
+    values = redactor.values()
+    base = Path(root)
+    if not values or not base.is_dir():
+        return 0
+    needles = [v.encode() for v in values]
+    changed = 0
+    for path in base.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if any(n in data for n in needles):
+            text = data.decode("utf-8", errors="surrogateescape")
+            path.write_bytes(redactor.mask(text).encode("utf-8", errors="surrogateescape"))
+            changed += 1
+    return changed
