@@ -1,3 +1,3 @@
-"""Wires the infracore-verify plugin into every run from this checkout."""
+"""Wires the infracore-verify plugins into every run from this checkout."""
 
-pytest_plugins = ["infracore_verify.plugin"]
+pytest_plugins = ["infracore_verify.plugin", "fixtures.pytest_plugin"]

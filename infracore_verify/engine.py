@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from infracore_verify.checks import NATIVE
@@ -15,6 +16,7 @@ from infracore_verify.classify import Classifier
 from infracore_verify.contracts import Contracts
 from infracore_verify.findings import Finding, render_all
 from infracore_verify.model import Gate, Registry
+from infracore_verify.probes import ProbeVerdict
 from infracore_verify.scripts import run_script, script_problem
 
 MAX_MESSAGE_FINDINGS = 50
@@ -84,6 +86,8 @@ class Engine:
     registry: Registry
     classifier: Classifier
     budgets: dict[str, int]
+    probe_runner: Callable[[str], ProbeVerdict] | None = None
+    """Runs one smoke probe by id (provided by the smoke fixtures; live gates need it)."""
 
     def run(self, gate: Gate) -> GateResult:
         """Run a gate and return its classified result; never raises for a gate's own failure."""
@@ -95,7 +99,7 @@ class Engine:
         return result
 
     def _run(self, gate: Gate, active: set[str]) -> GateResult:
-        if gate.composite_of:
+        if gate.composite_of or gate.probes:
             return self._composite(gate, active)
         check = NATIVE.get(gate.id)
         if check is not None:
@@ -157,6 +161,23 @@ class Engine:
             )
         return GateResult(gate, "pass", "script", output=run.output)
 
+    def _probe(self, probe_id: str) -> GateResult:
+        stub = Gate(probe_id, "smoke probe")
+        if self.probe_runner is None:
+            missing = GateResult(
+                stub,
+                "fail",
+                "probe",
+                detail="live gate without a probe runner (load fixtures.pytest_plugin)",
+                gate_bug=True,
+            )
+            missing.failure_class = "gate_bug"
+            return missing
+        outcome = self.probe_runner(probe_id)
+        result = GateResult(stub, outcome.verdict, "probe", detail=outcome.message)
+        result.failure_class = outcome.failure_class or "" if outcome.verdict == "fail" else ""
+        return result
+
     def _composite(self, gate: Gate, active: set[str]) -> GateResult:
         parts: list[GateResult] = []
         for part_id in gate.composite_of:
@@ -169,6 +190,7 @@ class Engine:
             result = self._run(part, active | {gate.id})
             result.failure_class = self.classifier.classify(part, result.gate_bug) if result.verdict == "fail" else ""
             parts.append(result)
+        parts += [self._probe(probe_id) for probe_id in gate.probes]
         own = self._native(gate) if gate.id in NATIVE else None
         failed = [p for p in parts if p.verdict == "fail"] + ([own] if own and own.verdict == "fail" else [])
         result = GateResult(gate, "fail" if failed else "pass", "composite", parts=parts)

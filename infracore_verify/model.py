@@ -93,6 +93,8 @@ class Gate:
     retired: bool = False
     composite_of: tuple[str, ...] = ()
     systems: tuple[str, ...] = ()
+    probes: tuple[str, ...] = ()
+    """Smoke probes the gate runs as parts (extension): a live gate, marked `live`."""
     index: int = 0
     """Position in the registry's `gates` list (for YAML paths)."""
 
@@ -114,6 +116,7 @@ class Gate:
             retired=entry.get("retired") is True,
             composite_of=tuple(str(x) for x in as_list(entry.get("composite_of"))),
             systems=tuple(str(x) for x in as_list(entry.get("systems"))),
+            probes=tuple(str(x) for x in as_list(entry.get("probes"))),
             index=index,
         )
 

@@ -325,7 +325,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     rows = [("id", "name", "class", "ring", "severity", "domains", "fast", "implementation")]
     for gate_id in plan.selection.gate_ids:
         gate = plan.registry.by_id[gate_id]
-        if gate.id in NATIVE:
+        if gate.probes:
+            impl = ("native+" if gate.id in NATIVE else "") + f"live({len(gate.probes)} probes)"
+        elif gate.id in NATIVE:
             impl = "native"
         elif gate.composite_of:
             impl = "composite(" + ",".join(gate.composite_of) + ")"
@@ -370,6 +372,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         budget = plan.budgets.get(gate.ring, plan.budgets["deep"])
         script = not gate.composite_of and gate.check_script is not None
         marks = [pytest.mark.gate, pytest.mark.timeout(budget + 5 if script else budget)]
+        if gate.probes:
+            marks.append(pytest.mark.live)
         names = [
             *(["fast"] if in_fast else []),
             *(_marker_name(d) for d in domains),
@@ -395,6 +399,12 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
     def run(gate: Gate) -> GateResult:
         if engine is None:
             pytest.fail(f"no gate can run: {request.config.stash[STATE].plan_error}", pytrace=False)
+        if gate.probes and engine.probe_runner is None:
+            # Live gates run smoke probes through the clients that fixtures/ provides.
+            try:
+                engine.probe_runner = request.getfixturevalue("smoke_runner").verdict
+            except pytest.FixtureLookupError:
+                engine.probe_runner = None
         result = engine.run(gate)
         request.node.user_properties.append((GATE_PROPERTY, json.dumps(_row(result))))
         report.title(f"{gate.id} {gate.name}")
@@ -676,15 +686,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.section("infracore-verify")
     tr.write_line(f"environment: {r['environment']['label']}")
     sel = r["selection"]
-    tr.write_line(
-        f"selection: profile={sel['profile']} ring={sel['ring']} gates={len(sel['gate_ids'])} source={sel['source']}"
-    )
-    tr.write_line(f"wrapper: {r['totals']['line']}")
-    tr.write_line("failing_gate_ids: " + (" ".join(r["failing_gate_ids"]) or "none"))
-    fc = r["failure_class"]
-    tr.write_line(
-        f"failure_class: deterministic={fc['deterministic']} freshness={fc['freshness']} gate_bug={fc['gate_bug']}"
-    )
+    if sel["gate_ids"]:
+        tr.write_line(
+            f"selection: profile={sel['profile']} ring={sel['ring']} gates={len(sel['gate_ids'])} source={sel['source']}"
+        )
+        tr.write_line(f"wrapper: {r['totals']['line']}")
+        tr.write_line("failing_gate_ids: " + (" ".join(r["failing_gate_ids"]) or "none"))
+        fc = r["failure_class"]
+        tr.write_line(
+            f"failure_class: deterministic={fc['deterministic']} freshness={fc['freshness']} gate_bug={fc['gate_bug']}"
+        )
+    if r["probes"]:
+        pt = r["probe_totals"]
+        failing = [f"{p['id']}({p.get('failure_class')})" for p in r["probes"] if p["verdict"] == "fail"]
+        tr.write_line(f"smoke: total={pt['total']} pass={pt['pass']} fail={pt['fail']} skipped={pt['skipped']}")
+        tr.write_line("failing_probes: " + (" ".join(failing) or "none"))
     b = r["budget"]
     status = "EXCEEDED" if b["exceeded"] else "ok"
     tr.write_line(

@@ -9,6 +9,7 @@ capabilities can share one implementation. The probes themselves live in `fixtur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from infracore_verify.contracts import Contracts
 from infracore_verify.findings import Finding
@@ -44,3 +45,19 @@ def load_probes(contracts: Contracts) -> tuple[list[Probe], list[Finding]]:
             cap = mapping(caps.get(cap_id))
             probes.append(Probe(cap_id, str(system), str(cap.get("probe") or cap_id), text(cap.get("description"))))
     return probes, []
+
+
+class ProbeVerdict(Protocol):
+    """What a live gate needs from a probe run: verdict, failure class and message."""
+
+    @property
+    def verdict(self) -> str:
+        """Return 'pass', 'fail' or 'skip'."""
+
+    @property
+    def failure_class(self) -> str | None:
+        """Return the failure class of a failed probe."""
+
+    @property
+    def message(self) -> str:
+        """Return the one-paragraph outcome (expected, actual, class)."""

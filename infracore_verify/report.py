@@ -8,6 +8,7 @@ import allure
 import pytest
 
 from infracore_verify.model import Gate
+from infracore_verify.probes import Probe
 
 SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor", "none": "trivial"}
 """Registry severity -> Allure severity."""
@@ -34,6 +35,18 @@ def gate_marks(gate: Gate, domains: list[str], in_fast: bool) -> list[pytest.Mar
     return marks
 
 
+def probe_marks(probe: Probe) -> list[pytest.MarkDecorator]:
+    """Return the Allure label marks of a smoke probe: epic smoke, feature = system, story = probe id."""
+    return [
+        _label("epic", "smoke"),
+        _label("feature", probe.system),
+        _label("story", probe.id),
+        _label("severity", "normal"),
+        _label("tag", f"system:{probe.system}", "smoke"),
+        pytest.mark.allure_description(probe.description or probe.id),
+    ]
+
+
 def gate_description(gate: Gate) -> str:
     """Return the report description of a gate: what it checks, then how to fix a failure."""
     text = gate.description or gate.name
@@ -47,7 +60,8 @@ def title(text: str) -> None:
 
 def attach_text(name: str, body: str, *, extension: str = "txt") -> None:
     """Attach a text body to the running test's result."""
-    kind: Any = allure.attachment_type.TEXT if extension == "txt" else allure.attachment_type.CSV
+    kinds = {"txt": allure.attachment_type.TEXT, "csv": allure.attachment_type.CSV, "json": allure.attachment_type.JSON}
+    kind: Any = kinds[extension]
     allure.attach(body, name=name, attachment_type=kind)
 
 

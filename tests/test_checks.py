@@ -22,6 +22,7 @@ from infracore_verify.model import Gate, Registry, ring_budgets
 OpenContracts = Callable[[], Contracts]
 
 NATIVE_GATES = (
+    "D55",
     "D63",
     "D67",
     "D85",
@@ -62,8 +63,17 @@ def write_contracts(contracts_dir: Path, files: Mapping[str, str], edits: Iterab
         (contracts_dir / file_name).write_text(text, encoding="utf-8")
 
 
+class PassingProbe(NamedTuple):
+    """A probe outcome that passes: live gates' probe parts are tested in the smoke tests, not here."""
+
+    probe_id: str
+    verdict: str = "pass"
+    failure_class: str | None = None
+    message: str = "passed (stub)"
+
+
 def run_gate(contracts: Contracts, gate_id: str) -> GateResult:
-    """Run one gate through the engine, built the way the plugin builds it."""
+    """Run one gate through the engine, built the way the plugin builds it (probe parts stubbed to pass)."""
     reg_doc = contracts.doc("registry")
     registry = Registry.from_doc(reg_doc) if isinstance(reg_doc.data, dict) else Registry([], {}, [])
     engine = Engine(
@@ -71,6 +81,7 @@ def run_gate(contracts: Contracts, gate_id: str) -> GateResult:
         registry,
         Classifier.from_doc(contracts.doc("classification")),
         ring_budgets(contracts.doc("ring_policy")),
+        probe_runner=PassingProbe,
     )
     # A tiny registry may not list the gate under test; the engine dispatches natives by id alone.
     return engine.run(registry.by_id.get(gate_id) or Gate(gate_id, gate_id.lower()))

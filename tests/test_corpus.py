@@ -268,7 +268,7 @@ def test_harmless_variants_still_load(text: str, tmp_path: Path, yaml_loader: st
 
 def _suite(pytester: pytest.Pytester, case: Case) -> Path:
     """Lays out a pytester project with the plugin, the gate tests and a contract set holding the bad file."""
-    pytester.makeconftest('pytest_plugins = ["infracore_verify.plugin"]\n')
+    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
     shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "test_gates.py")
     contracts_dir = pytester.path / "contracts"
     shutil.copytree(BUNDLED_CONTRACTS, contracts_dir)

@@ -22,7 +22,7 @@ FAST_IDS = ["D127", "D85", "D900", "D63", "D67", "D904", "D905", "D320", "D149",
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project: plugin conftest and gates/test_gates.py."""
-    pytester.makeconftest('pytest_plugins = ["infracore_verify.plugin"]\n')
+    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
     (pytester.path / "gates").mkdir()
     shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
     pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\ntimeout_method = signal\n")
@@ -160,7 +160,8 @@ def test_list_gates_prints_the_table(suite: pytest.Pytester, contracts_dir: Path
         [
             "id * name * class * ring * severity * domains * fast * implementation",
             "D127 * domain-assignment-drift-lock * invariant * instant * high * core * yes * native",
-            "13 gate(s), selection 'all' from gate.registry.yaml (all active gates)",
+            "D315 * cloudflare-auth-readpath-health-lock * invariant * standard * high * infra * no * live(5 probes)",
+            "15 gate(s), selection 'all' from gate.registry.yaml (all active gates)",
         ]
     )
 
@@ -169,7 +170,8 @@ def test_domain_profile_resolves_core_base_then_domain(suite: pytest.Pytester, c
     """Resolves --domain infra to the core base in order, then the infra gates in natural order."""
     result = run(suite, f"--contracts={contracts_dir}", "--domain", "infra", "--collect-only", "-q")
     ids = re.findall(r"test_gate\[(D\d+)\]", result.stdout.str())
-    assert ids == FAST_IDS  # every infra gate is also in the core set of the shipped contracts
+    # The core base in core order, then the infra gates outside it in natural order (the live gates).
+    assert ids == [*FAST_IDS, "D55", "D315"]
     unknown = run(suite, f"--contracts={contracts_dir}", "--domain", "nowhere")
     assert unknown.ret == pytest.ExitCode.USAGE_ERROR
     unknown.stderr.fnmatch_lines(["ERROR: empty or invalid selection: unknown domain 'nowhere'; use one of: *"])
@@ -178,7 +180,15 @@ def test_domain_profile_resolves_core_base_then_domain(suite: pytest.Pytester, c
 def test_markers_select_by_domain_class_ring_and_severity(suite: pytest.Pytester, contracts_dir: Path) -> None:
     """Selects gates by the registered domain, class, ring and severity markers under --strict-markers."""
     infra = run(suite, f"--contracts={contracts_dir}", "-m", "infra", "--collect-only", "-q")
-    assert re.findall(r"test_gate\[(D\d+)\]", infra.stdout.str()) == ["D320", "D149", "D901", "D902", "D906"]
+    assert re.findall(r"test_gate\[(D\d+)\]", infra.stdout.str()) == [
+        "D320",
+        "D149",
+        "D901",
+        "D902",
+        "D906",
+        "D55",
+        "D315",
+    ]
     critical = run(suite, f"--contracts={contracts_dir}", "-m", "critical and instant", "--collect-only", "-q")
     assert re.findall(r"test_gate\[(D\d+)\]", critical.stdout.str()) == ["D900", "D320", "D906"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infracore_verify.checks import baseline, capabilities, hygiene, recovery, registry, topology
+from infracore_verify.checks import baseline, capabilities, hygiene, recovery, registry, secrets_scan, topology
 from infracore_verify.checks.base import NATIVE, ContractView, NativeCheck, native_gate
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "native_gate",
     "recovery",
     "registry",
+    "secrets_scan",
     "topology",
 ]

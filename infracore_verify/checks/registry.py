@@ -59,7 +59,7 @@ def check_gate_registry_parity(c: ContractView) -> Iterator[Finding]:
                     f"composite part '{part}' of {gate.id} is retired",
                     "remove it from composite_of",
                 )
-        if gate.id in NATIVE or gate.inline or gate.composite_of:
+        if gate.id in NATIVE or gate.inline or gate.composite_of or gate.probes:
             continue
         if not gate.check_script:
             yield doc.finding(

@@ -1,0 +1,1 @@
+"""Smoke probes: one pytest test per smoke capability of the baseline contract."""
