@@ -39,6 +39,9 @@ PROBE_PROPERTY = "infracore.probe"
 """user_properties name under which a smoke probe's row travels to the controller (set by fixtures/)."""
 _GATE_NODE = re.compile(r"::test_gate\[(?P<id>[^\]]+)\]$")
 _PROBE_NODE = re.compile(r"::test_probe\[(?P<id>[^\]]+)\]$")
+RECOVERY_PROPERTY = "infracore.recovery"
+"""user_properties name under which a recovery action's row travels to the controller (set by fixtures/)."""
+_RECOVERY_NODE = re.compile(r"::test_recovery\[(?P<id>[^\]]+)\]$")
 
 GateRunner = Callable[[Gate], GateResult]
 
@@ -78,6 +81,7 @@ class SuiteState:
     selected_probes: list[str] = field(default_factory=list)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     probe_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recovery_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     receipt_path: Path | None = None
     receipt: dict[str, Any] | None = None
@@ -478,6 +482,12 @@ class _RunRecorder:
         if probe:
             _record_probe(state, probe.group("id"), report)
             return
+        recovery = _RECOVERY_NODE.search(report.nodeid)
+        if recovery:
+            for name, value in report.user_properties:
+                if name == RECOVERY_PROPERTY:
+                    state.recovery_rows[recovery.group("id")] = json.loads(str(value))
+            return
         match = _GATE_NODE.search(report.nodeid)
         if not match:
             return
@@ -525,7 +535,11 @@ class _RunRecorder:
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput["infracore_secrets"] = REDACTOR.values()
-        if state.is_worker or state.plan is None or not (state.rows or state.selected_ids or state.probe_rows):
+        if (
+            state.is_worker
+            or state.plan is None
+            or not (state.rows or state.selected_ids or state.probe_rows or state.recovery_rows)
+        ):
             return
         plan = state.plan
         receipt = _build_receipt(self.config, plan, state, time.time(), exitstatus)
@@ -631,6 +645,7 @@ def _build_receipt(
         },
         "gates": gates,
         "probes": probes,
+        "recoveries": list(state.recovery_rows.values()),
         "probe_totals": {
             "total": len(probes),
             "pass": sum(1 for p in probes if p["verdict"] == "pass"),
@@ -701,6 +716,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         failing = [f"{p['id']}({p.get('failure_class')})" for p in r["probes"] if p["verdict"] == "fail"]
         tr.write_line(f"smoke: total={pt['total']} pass={pt['pass']} fail={pt['fail']} skipped={pt['skipped']}")
         tr.write_line("failing_probes: " + (" ".join(failing) or "none"))
+    for row in r["recoveries"]:
+        mark = " ESCALATED" if row.get("escalated") else ""
+        tr.write_line(
+            f"recovery {row['id']}: {row['result']}{mark} (trigger {row.get('trigger')}) {row.get('detail', '')}".rstrip()
+        )
+        for command in row.get("commands", []):
+            tr.write_line(f"    {'would run' if row['result'] == 'dry-run' else 'ran'}: {command}")
     b = r["budget"]
     status = "EXCEEDED" if b["exceeded"] else "ok"
     tr.write_line(
