@@ -47,6 +47,17 @@ def probe_marks(probe: Probe) -> list[pytest.MarkDecorator]:
     ]
 
 
+def recovery_marks(action_id: str, action_type: str) -> list[pytest.MarkDecorator]:
+    """Return the Allure label marks of a recovery action: epic recovery, feature = type, story = action id."""
+    return [
+        _label("epic", "recovery"),
+        _label("feature", action_type),
+        _label("story", action_id),
+        _label("severity", "critical"),
+        _label("tag", "recovery", f"type:{action_type}"),
+    ]
+
+
 def gate_description(gate: Gate) -> str:
     """Return the report description of a gate: what it checks, then how to fix a failure."""
     text = gate.description or gate.name
