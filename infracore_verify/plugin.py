@@ -721,6 +721,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.write_line(
             f"recovery {row['id']}: {row['result']}{mark} (trigger {row.get('trigger')}) {row.get('detail', '')}".rstrip()
         )
+        if row.get("escalation_alert"):
+            tr.write_line(f"    escalation alert: {row['escalation_alert']}")
         for command in row.get("commands", []):
             tr.write_line(f"    {'would run' if row['result'] == 'dry-run' else 'ran'}: {command}")
     b = r["budget"]

@@ -1,0 +1,326 @@
+"""End-to-end tests of recovery actions with pytester: opt-in, triggers, ledger limits, dry run, SSH, alerts.
+
+The only fake is a stand-in `docker` executable on PATH: it records its arguments and working directory
+and, on `compose restart` / `up`, brings the sandbox system named by the stack directory back to health
+through the sandbox's control endpoint. Command building, subprocesses, polling and the ledger are real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+
+from fixtures.sandbox import Sandbox
+from infracore_verify.contracts import SUITE_ROOT
+
+if TYPE_CHECKING:
+    from tests.sshd import SshServer
+
+pytest_plugins = ["tests.sshd"]
+
+STANDIN = '''#!{python}
+"""Stand-in docker: records argv and cwd; a compose restart/up heals the sandbox system named by the stack."""
+import json, os, sys, urllib.request
+with open({log!r}, "a") as fh:
+    fh.write(json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd()}}) + "\\n")
+verb = sys.argv[2] if len(sys.argv) > 2 else ""
+urls = json.loads(os.environ.get("INFRACORE_SANDBOX_URLS") or {urls!r})
+system = os.path.basename(os.getcwd())
+if verb in ("restart", "up") and system in urls and not os.environ.get("STANDIN_NO_HEAL"):
+    request = urllib.request.Request(
+        urls[system].split("/client/v4")[0] + "/__sandbox__/control",
+        data=json.dumps({{"healthy": True}}).encode(),
+        headers={{"Content-Type": "application/json"}},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+print("stand-in docker", " ".join(sys.argv[1:]))
+'''
+
+
+@dataclass
+class StandIn:
+    """The stand-in docker: where it lives and what it recorded."""
+
+    bin_dir: Path
+    log: Path
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Return every recorded invocation."""
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+def write_standin(bin_dir: Path, log: Path, urls: dict[str, str] | None = None) -> StandIn:
+    """Write the stand-in `docker` into `bin_dir` (with sandbox URLs baked in for remote use)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "docker"
+    script.write_text(STANDIN.format(python=sys.executable, log=str(log), urls=json.dumps(urls or {})))
+    script.chmod(0o755)
+    return StandIn(bin_dir, log)
+
+
+@pytest.fixture
+def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIn:
+    """Puts the stand-in docker first on PATH for the pytest subprocesses."""
+    found = write_standin(tmp_path / "standin-bin", tmp_path / "docker-calls.jsonl")
+    monkeypatch.setenv("PATH", f"{found.bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    return found
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
+    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
+    for folder in ("gates", "smoke", "recovery"):
+        (pytester.path / folder).mkdir()
+        shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")
+    shutil.copytree(SUITE_ROOT / "contracts", pytester.path / "contracts")
+    pytester.makeini(f"[pytest]\naddopts = -p no:cacheprovider\ninfracore_contracts = {pytester.path / 'contracts'}\n")
+    return pytester
+
+
+def edit_yaml(path: Path, mutate: Callable[[Any], None]) -> None:
+    """Load a YAML file, mutate it in place and write it back."""
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def fast_polling(suite: pytest.Pytester, **recovery: Any) -> None:
+    """Make the sandbox environment poll verification quickly."""
+    edit_yaml(
+        suite.path / "contracts" / "environments" / "sandbox.yaml",
+        lambda d: d.update(recovery={"verify_timeout_seconds": 3, "verify_interval_seconds": 0.2, **recovery}),
+    )
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """Runs pytest in a fresh subprocess, bounded."""
+    return pytester.runpytest_subprocess(*args, timeout=120)
+
+
+def receipt(pytester: pytest.Pytester) -> dict[str, Any]:
+    """Returns the newest receipt."""
+    paths = sorted((pytester.path / "reports" / "receipts").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    data: dict[str, Any] = json.loads(paths[-1].read_text())
+    return data
+
+
+def ledger(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    """Returns the recovery ledger's lines."""
+    path = pytester.path / "reports" / "recovery" / "ledger.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+VAULTWARDEN = ("--env", "sandbox", "--sandbox-unhealthy", "vaultwarden", "-m", "smoke or recovery")
+
+
+def test_unhealthy_vaultwarden_is_restarted_and_verified(suite: pytest.Pytester, standin: StandIn) -> None:
+    """Restarts Vaultwarden through docker compose after its probe failed, and verifies it healthy again."""
+    fast_polling(suite)
+    result = run(suite, *VAULTWARDEN, "--allow-recovery", "-rs")
+    result.assert_outcomes(passed=17 + 1, failed=1, skipped=4, deselected=15)
+    [call] = standin.calls()
+    assert call["argv"] == ["compose", "restart", "vaultwarden"]
+    assert Path(call["cwd"]).parts[-2:] == ("stacks", "vaultwarden")
+    result.stdout.fnmatch_lines(
+        [
+            "recovery recover-vaultwarden-container: recovered (trigger vaultwarden.alive)*",
+            "    ran: cd * && docker compose restart vaultwarden",
+        ]
+    )
+    [row] = receipt(suite)["recoveries"]
+    assert (row["id"], row["result"], row["trigger"], row["attempt"]) == (
+        "recover-vaultwarden-container",
+        "recovered",
+        "vaultwarden.alive",
+        1,
+    )
+    assert "vaultwarden.alive" in row["verification"]
+    results = [line for line in ledger(suite) if line["event"] == "result"]
+    assert [(r["action_id"], r["result"]) for r in results] == [("recover-vaultwarden-container", "recovered")]
+
+
+def test_without_allow_recovery_nothing_runs(suite: pytest.Pytester, standin: StandIn) -> None:
+    """Skips every recovery action with the two-key reason and never calls docker, whatever fails."""
+    result = run(suite, *VAULTWARDEN, "--sandbox-unhealthy", "authentik", "-rs")
+    result.assert_outcomes(passed=16, failed=2, skipped=5, deselected=15)
+    result.stdout.fnmatch_lines(["SKIPPED [[]5[]] *: pass --allow-recovery to run"])
+    assert standin.calls() == []
+    assert ledger(suite) == []
+
+
+def test_allow_recovery_needs_an_explicit_env(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuses --allow-recovery without --env (even though the default is the sandbox)."""
+    monkeypatch.delenv("INFRACORE_ENV", raising=False)
+    result = run(suite, "--allow-recovery")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --allow-recovery needs an explicit --env (the sandbox too: --env sandbox)"])
+
+
+def test_unknown_recover_id_names_the_closest(suite: pytest.Pytester) -> None:
+    """Rejects --recover with an unknown action id, naming the closest one."""
+    result = run(suite, "--env", "sandbox", "--recover", "recover-vaultwarden")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --recover recover-vaultwarden: no such recovery action (did you mean *"])
+
+
+def test_dry_run_shows_the_commands_and_runs_none(suite: pytest.Pytester, standin: StandIn) -> None:
+    """Lists the exact command a triggered action would run, runs nothing and leaves the ledger state alone."""
+    result = run(suite, *VAULTWARDEN, "--recovery-dry-run")
+    result.stdout.fnmatch_lines(
+        [
+            "recovery recover-vaultwarden-container: dry-run (trigger vaultwarden.alive)*",
+            "    would run: cd * && docker compose restart vaultwarden",
+        ]
+    )
+    assert standin.calls() == []
+    assert {line["dry_run"] for line in ledger(suite)} == {True}
+
+
+def test_cooldown_holds_across_two_runs(
+    suite: pytest.Pytester, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Suppresses the second run's restart while the first (failed) attempt's cooldown is active.
+
+    A recovered attempt clears the state, cooldown included (the ops semantics), so the first attempt is
+    made to fail: the stand-in restarts without healing.
+    """
+    monkeypatch.setenv("STANDIN_NO_HEAL", "1")
+    fast_polling(suite, verify_timeout_seconds=0.6)
+    run(suite, *VAULTWARDEN, "--allow-recovery")
+    second = run(suite, *VAULTWARDEN, "--allow-recovery", "-rs")
+    second.stdout.fnmatch_lines(["SKIPPED * recover-vaultwarden-container: suppressed: *cooldown*"])
+    assert len(standin.calls()) == 1
+    results = [(r["result"], r["attempt"]) for r in ledger(suite) if r["event"] == "result"]
+    assert results == [("failed", 1), ("suppressed", 1)]
+
+
+def test_two_concurrent_runs_fire_the_action_once(
+    suite: pytest.Pytester, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lets exactly one of two simultaneous pytest processes restart the same action (file lock + cooldown)."""
+    monkeypatch.setenv("STANDIN_NO_HEAL", "1")  # a failed attempt keeps its cooldown, whichever process is first
+    fast_polling(suite, verify_timeout_seconds=0.6)
+    args = [sys.executable, "-m", "pytest", *VAULTWARDEN, "--allow-recovery", "-q", "-p", "no:cacheprovider"]
+    processes = [
+        subprocess.Popen(args, cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
+    assert len(standin.calls()) == 1, outputs
+    results = sorted(r["result"] for r in ledger(suite) if r["event"] == "result")
+    assert results == ["failed", "suppressed"]
+
+
+@pytest.fixture
+def alert_server(httpserver: HTTPServer) -> HTTPServer:
+    """Returns a webhook receiver on 127.0.0.1 that accepts every alert."""
+    httpserver.expect_request("/hooks/t0k3n-fake", method="POST").respond_with_json({"ok": True})
+    return httpserver
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """Binds pytest-httpserver to 127.0.0.1 only."""
+    return ("127.0.0.1", 0)
+
+
+def test_max_attempts_escalates_with_an_alert(
+    suite: pytest.Pytester, standin: StandIn, alert_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escalates when the attempts are used up: the failing run alerts, the next run is exhausted and alerts."""
+    monkeypatch.setenv("STANDIN_NO_HEAL", "1")
+    monkeypatch.setenv("TEST_ALERT_URL", alert_server.url_for("/hooks/t0k3n-fake"))
+    fast_polling(suite, verify_timeout_seconds=0.6)
+    edit_yaml(
+        suite.path / "contracts" / "environments" / "sandbox.yaml",
+        lambda d: d.update(alerting={"webhook_url": {"env": "TEST_ALERT_URL"}}),
+    )
+
+    def one_attempt_no_cooldown(data: Any) -> None:
+        for action in data["actions"]:
+            action["safety"] = {"max_attempts": 1, "cooldown_seconds": 0, "escalate_after_failures": 1}
+
+    edit_yaml(suite.path / "contracts" / "recovery.actions.yaml", one_attempt_no_cooldown)
+    first = run(suite, *VAULTWARDEN, "--allow-recovery")
+    first.stdout.fnmatch_lines(
+        [
+            "recovery recover-vaultwarden-container: failed ESCALATED (trigger vaultwarden.alive)*",
+            "    escalation alert: alerted*",
+        ]
+    )
+    second = run(suite, *VAULTWARDEN, "--allow-recovery")
+    second.stdout.fnmatch_lines(["recovery recover-vaultwarden-container: exhausted ESCALATED*"])
+    assert len(standin.calls()) == 1
+    alerts = [json.loads(request.data) for request, _ in alert_server.log]
+    assert [a["action_id"] for a in alerts] == ["recover-vaultwarden-container"] * 2
+    assert all("escalated" in a["trigger"] for a in alerts)
+    output = first.stdout.str() + second.stdout.str()
+    assert "t0k3n-fake" not in output
+
+
+@pytest.fixture
+def lab_sandbox() -> Iterator[Sandbox]:
+    """Starts a sandbox in this process, reached by the pytester subprocess as a deployment on 127.0.0.1."""
+    box = Sandbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+def test_restart_over_ssh_against_a_real_sshd(
+    suite: pytest.Pytester,
+    tmp_path: Path,
+    lab_sandbox: Sandbox,
+    make_sshd: Callable[[Sequence[Path]], SshServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs docker compose restart on the target host over SSH (stand-in first on the remote PATH) and verifies."""
+    remote = write_standin(tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", lab_sandbox.base_urls)
+    server = make_sshd([remote.bin_dir])
+    stacks = tmp_path / "remote-stacks"
+    (stacks / "vaultwarden").mkdir(parents=True)
+    creds = lab_sandbox.credentials
+    monkeypatch.setenv("LAB_VW_ID", creds["vaultwarden"]["client_id"])
+    monkeypatch.setenv("LAB_VW_SECRET", creds["vaultwarden"]["client_secret"])
+    env = {
+        "name": "lab",
+        "kind": "deployment",
+        "credential_source": {"type": "env"},
+        "hosts": {"infra-core": server.host_entry(stacks)},
+        "recovery": {"verify_timeout_seconds": 3, "verify_interval_seconds": 0.2},
+        "systems": {
+            "vaultwarden": {
+                "base_url": lab_sandbox.base_urls["vaultwarden"],
+                "credentials": {"client_id": {"env": "LAB_VW_ID"}, "client_secret": {"env": "LAB_VW_SECRET"}},
+            }
+        },
+    }
+    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    lab_sandbox.set_healthy("vaultwarden", False)
+    started = time.monotonic()
+    result = run(suite, "--env", "lab", "-m", "smoke and vaultwarden or recovery", "--allow-recovery", "-rs")
+    assert time.monotonic() - started < 60
+    result.stdout.fnmatch_lines(
+        [
+            "recovery recover-vaultwarden-container: recovered (trigger vaultwarden.alive)*",
+            "    ran: ssh -o BatchMode=yes *",
+        ]
+    )
+    [call] = remote.calls()
+    assert call["argv"] == ["compose", "restart", "vaultwarden"]
+    assert call["cwd"] == str(stacks / "vaultwarden")
+    assert lab_sandbox.is_healthy("vaultwarden")
