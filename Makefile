@@ -1,11 +1,13 @@
 # Two entry points, both idempotent on a fresh machine (Python 3.11+ as python3):
 #   make verify   set up .venv and run the fast profile on the embedded contracts
 #   make test     set up .venv and run the suite's own tests, ruff and mypy
+#   make report   build the offline single-file Allure report from reports/allure-results
+#                 (runs `npm ci --prefix tools/report` first when its node_modules is missing)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: verify test lint clean
+.PHONY: verify test lint clean report
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +28,18 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Pinned Allure 3 + playwright-core (tools/report/package-lock.json); npm writes .package-lock.json last.
+REPORT_TOOLS := tools/report
+REPORT_ARGS ?=
+
+$(REPORT_TOOLS)/node_modules/.package-lock.json: $(REPORT_TOOLS)/package-lock.json
+	npm ci --prefix $(REPORT_TOOLS) --no-audit --no-fund
+
+# Offline: reads reports/allure-results, writes reports/allure-report/index.html (analytics stripped).
+# REPORT_ARGS passes --results DIR, --output DIR or --history FILE to tools/report/build.mjs.
+report: $(REPORT_TOOLS)/node_modules/.package-lock.json
+	node $(REPORT_TOOLS)/build.mjs $(REPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/receipts reports/allure-results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -16,9 +17,11 @@ import pytest
 
 from infracore_verify import __version__, report
 from infracore_verify.classify import Classifier
-from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts, ContractsPathError
+from infracore_verify.contracts import BUNDLED_CONTRACTS, SUITE_ROOT, Contracts, ContractsPathError
+from infracore_verify.drift import write_report as write_drift_report
 from infracore_verify.engine import Engine, GateResult
 from infracore_verify.findings import render_all
+from infracore_verify.loader import file_sha256
 from infracore_verify.model import (
     GATE_CLASSES,
     RINGS,
@@ -32,6 +35,8 @@ from infracore_verify.model import (
 from infracore_verify.profiles import Selection, SelectionError, resolve_domain, resolve_fast, resolve_release
 from infracore_verify.receipt import git_revision, new_run_key, utc_iso, write_receipt
 from infracore_verify.redact import REDACTOR, install_log_masking, mask_exception, scrub_tree
+from infracore_verify.waivers import Decision, WaiverBook
+from infracore_verify.waivers import summary as waiver_summary
 
 SEVERITIES = ("critical", "high", "medium", "low")
 GATE_PROPERTY = "infracore.gate"
@@ -85,6 +90,11 @@ class SuiteState:
     durations: dict[str, float] = field(default_factory=dict)
     receipt_path: Path | None = None
     receipt: dict[str, Any] | None = None
+    links: report.LinkPatterns = field(default_factory=lambda: report.LinkPatterns(report.default_runbook_url()))
+    waivers: WaiverBook | None = None
+    """The gaps of the contract set, judged on today's UTC date (None when no plan)."""
+    test_starts: dict[str, float] = field(default_factory=dict)
+    """When each test started (controller side; dates the result of a test whose worker crashed)."""
 
 
 STATE = pytest.StashKey[SuiteState]()
@@ -111,6 +121,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=None,
         help="Fail the run when it exceeds its ring budget",
+    )
+    parser.addini(
+        "infracore_runbook_url",
+        "Runbook link pattern; {id} is the gate, probe or recovery action id (default: docs/runbook.md#{id})",
+        default="",
+    )
+    parser.addini(
+        "infracore_gap_url",
+        f"Operational gap link pattern; {{id}} is the gap id (default: {report.DEFAULT_GAP_URL})",
+        default="",
     )
     parser.addini("infracore_contracts", "Contract set used when --contracts is not given", default="")
     parser.addini("infracore_env", "Target environment used when --env is not given", default="")
@@ -261,12 +281,31 @@ def _marker_name(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)
 
 
+def _link_patterns(config: pytest.Config) -> report.LinkPatterns:
+    runbook = str(config.getini("infracore_runbook_url")) or report.default_runbook_url()
+    gap = str(config.getini("infracore_gap_url")) or report.DEFAULT_GAP_URL
+    for name, pattern, example in (
+        ("infracore_runbook_url", runbook, report.default_runbook_url()),
+        ("infracore_gap_url", gap, report.DEFAULT_GAP_URL),
+    ):
+        problem = report.LinkPatterns.problem(pattern)
+        if problem:
+            raise pytest.UsageError(f"{name} = {pattern!r}: {problem}, e.g. {example}")
+    return report.LinkPatterns(runbook, gap)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the suite's markers and start the run's state (run key, environment)."""
+    """Register the suite's markers and start the run's state (run key, environment, links, waivers)."""
     install_log_masking()
     workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and getattr(config.option, "clean_alluredir", False):
+        # Only the controller empties the results folder: a worker that replaces a crashed one would wipe
+        # every result written so far. Runs before allure-pytest's own pytest_configure (tryfirst).
+        config.option.clean_alluredir = False
     run_key = workerinput.get("infracore_run_key") if workerinput else None
     config.stash[STATE] = SuiteState(run_key or new_run_key(), workerinput is not None, _env_name(config))
+    config.stash[STATE].links = _link_patterns(config)
     for name, text in (
         ("gate", "a registry gate"),
         ("fast", "gate is in the fast profile"),
@@ -290,13 +329,29 @@ def pytest_configure(config: pytest.Config) -> None:
         env_doc = state.plan.contracts.environment(state.env_name)
         if not env_doc.ok:
             raise pytest.UsageError(f"--env {state.env_name}: " + render_all(env_doc.errors))
+        state.waivers = WaiverBook.from_doc(state.plan.contracts.doc("gaps"))
     config.pluginmanager.register(_RunRecorder(config), "infracore-verify-recorder")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(), "infracore-verify-xdist")
+        config.pluginmanager.register(_XdistHooks(config), "infracore-verify-xdist")
 
 
 class _XdistHooks:
     """Controller-side xdist hooks (registered only when pytest-xdist is installed)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """Write a `broken` Allure result for the test whose worker crashed (it would have none otherwise)."""
+        alluredir = getattr(self.config.option, "allure_report_dir", None)
+        if not alluredir:
+            return
+        state = self.config.stash[STATE]
+        now = time.time()
+        meta, parameter = _report_meta(state, crashitem)
+        detail = str(report.longrepr) if report.longrepr else f"the worker running {crashitem} died"
+        _allure_write_broken(Path(alluredir), crashitem, meta, f"worker crashed: {detail}", state, now, parameter)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -316,6 +371,78 @@ class _XdistHooks:
         if state.selected_ids is None:
             state.selected_ids = [m.group("id") for m in map(_GATE_NODE.search, ids) if m]
             state.selected_probes = [m.group("id") for m in map(_PROBE_NODE.search, ids) if m]
+
+
+def _report_meta(state: SuiteState, nodeid: str) -> tuple[report.ReportMeta | None, tuple[str, Any] | None]:
+    """Return the report metadata and parameter of a gate or probe test from its node id (None otherwise)."""
+    plan = state.plan
+    gate_match, probe_match = _GATE_NODE.search(nodeid), _PROBE_NODE.search(nodeid)
+    if plan is not None and gate_match and gate_match.group("id") in plan.registry.by_id:
+        gate = plan.registry.by_id[gate_match.group("id")]
+        gaps = state.waivers.linking(gate.id) if state.waivers is not None else []
+        domains = plan.topology.domains_of(gate.id)
+        meta = report.gate_meta(gate, domains, gate.id in plan.fast_ids, state.links, gaps)
+        return meta, ("gate", gate)
+    if plan is not None and probe_match:
+        from infracore_verify.probes import load_probes
+
+        probes = {p.id: p for p in load_probes(plan.contracts)[0]}
+        probe = probes.get(probe_match.group("id"))
+        if probe is not None:
+            return report.probe_meta(probe, state.links), ("probe", probe)
+    return None, None
+
+
+def _allure_write_broken(
+    alluredir: Path,
+    nodeid: str,
+    meta: report.ReportMeta | None,
+    message: str,
+    state: SuiteState,
+    now: float,
+    parameter: tuple[str, Any] | None,
+) -> Path:
+    started = state.test_starts.get(nodeid, now)
+    return report.write_broken_result(
+        alluredir, nodeid, meta, message, start_ms=int(started * 1000), stop_ms=int(now * 1000), parameter=parameter
+    )
+
+
+def contracts_digest(contracts: Contracts) -> str:
+    """Return one sha256 over every contract file of the set, keyed by logical name (layout-independent)."""
+    digest = hashlib.sha256()
+    for doc in sorted(contracts.documents(), key=lambda d: d.name):
+        digest.update(f"{doc.name}\t{doc.sha256 or file_sha256(doc.path) or 'missing'}\n".encode())
+    return digest.hexdigest()
+
+
+def _write_allure_run_files(config: pytest.Config, state: SuiteState) -> None:
+    """Write environment.properties, executor.json and categories.json (controller only, never deleting)."""
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if not alluredir or state.is_worker:
+        return
+    plan = state.plan
+    env_doc = plan.contracts.environment(state.env_name) if plan is not None else None
+    kind = str(env_doc.data.get("kind")) if env_doc is not None and env_doc.ok else "unknown"
+    environment = {
+        "environment": state.env_name,
+        "environment.kind": kind,
+        "sandbox": "true" if kind == "sandbox" else "false",
+        "contracts.path": str(plan.contracts.path) if plan is not None else f"not loaded: {state.plan_error}",
+        "contracts.layout": plan.contracts.layout if plan is not None else "unknown",
+        "contracts.sha256": contracts_digest(plan.contracts) if plan is not None else "unknown",
+        "git.revision": (git_revision(plan.contracts.root) if plan is not None else None) or "unknown",
+        "suite.git.revision": git_revision(SUITE_ROOT) or "unknown",
+        "run.key": state.run_key,
+        "suite.version": __version__,
+    }
+    executor = {
+        "name": "infracore-verify",
+        "type": "pytest",
+        "buildName": state.run_key,
+        "reportName": f"infracore-verify {__version__}: {_env_label(state.env_name, None if kind == 'unknown' else kind)}",
+    }
+    report.write_run_files(Path(alluredir), environment, executor)
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -389,20 +516,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for name in dict.fromkeys(names):
             metafunc.config.addinivalue_line("markers", f"{name}: from the gate registry")
             marks.append(getattr(pytest.mark, name))
-        marks += report.gate_marks(gate, domains, in_fast)
+        gaps = state.waivers.linking(gate_id) if state.waivers is not None else []
+        marks += report.gate_marks(gate, domains, in_fast, state.links, gaps)
         params.append(pytest.param(gate, id=gate.id, marks=marks))
     metafunc.parametrize("gate", params)
 
 
 @pytest.fixture
 def run_gate(request: pytest.FixtureRequest) -> GateRunner:
-    """Runs a registry gate through the engine and fails the test with its findings (no traceback)."""
-    plan = request.config.stash[STATE].plan
+    """Runs a registry gate through the engine and fails the test with its findings (no traceback).
+
+    An open gap that links a failing gate waives the failure until its review_by date (an expected failure);
+    after that date the gate fails with `waiver expired`. A passing gate that an open gap links is flagged.
+    """
+    state = request.config.stash[STATE]
+    plan = state.plan
     engine = plan.engine() if plan is not None else None
 
     def run(gate: Gate) -> GateResult:
         if engine is None:
-            pytest.fail(f"no gate can run: {request.config.stash[STATE].plan_error}", pytrace=False)
+            pytest.fail(f"no gate can run: {state.plan_error}", pytrace=False)
         if gate.probes and engine.probe_runner is None:
             # Live gates run smoke probes through the clients that fixtures/ provides.
             try:
@@ -410,12 +543,19 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
             except pytest.FixtureLookupError:
                 engine.probe_runner = None
         result = engine.run(gate)
-        request.node.user_properties.append((GATE_PROPERTY, json.dumps(_row(result))))
+        decision = state.waivers.decide(gate.id, result.verdict) if state.waivers is not None else Decision()
+        message = _gate_message(result, decision)
+        request.node.user_properties.append((GATE_PROPERTY, json.dumps(_row(result, decision, message))))
         report.title(f"{gate.id} {gate.name}")
-        if result.failure_class:
+        if result.failure_class and decision.expired is None:
             report.label("failure_class", result.failure_class)
-        if result.findings:
-            report.attach_text("findings", result.findings_table())
+        for waiver in decision.waivers:
+            report.waiver_labels(waiver.status, waiver.gap.id, waiver.gap.owner, waiver.gap.review_by)
+            if waiver.status == "closable":
+                request.node.warn(pytest.PytestWarning(waiver.closable_warning()))
+        findings = [*result.findings, *(f for part in result.parts for f in part.findings)]
+        if findings:
+            report.attach_findings(findings)
         if result.parts:
             report.attach_text("composite parts", "\n".join(p.headline() for p in result.parts))
         if result.output:
@@ -423,22 +563,37 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
         if result.verdict == "skip":
             pytest.skip(result.detail)
         if result.verdict == "fail":
-            pytest.fail(result.message(), pytrace=False)
+            applied = decision.applied
+            if applied is not None:
+                pytest.xfail(applied.reason(result.headline()))
+            pytest.fail(message, pytrace=False)
         return result
 
     return run
 
 
-def _row(result: GateResult) -> dict[str, Any]:
+def _gate_message(result: GateResult, decision: Decision) -> str:
+    """Return the failure text of a gate: `waiver expired: ...` first when its waiver lapsed, notes last."""
+    if result.verdict != "fail":
+        return result.headline()
+    message = result.message()
+    if decision.expired is not None:
+        message = decision.expired.expired_message(message)
+    return "\n".join([message, *(f"  note: {note}" for note in decision.notes)])
+
+
+def _row(result: GateResult, decision: Decision, message: str) -> dict[str, Any]:
+    applied = decision.applied
     return {
         "id": result.gate.id,
         "name": result.gate.name,
-        "verdict": result.verdict,
+        "verdict": "waived" if applied is not None else result.verdict,
         "implementation": result.kind,
         "failure_class": result.failure_class or None,
-        "message": result.headline() if result.verdict != "fail" else result.message(),
+        "message": applied.reason(result.headline()) if applied is not None else message,
         "findings": len(result.findings),
         "parts": [{"id": p.gate.id, "verdict": p.verdict, "message": p.headline()} for p in result.parts],
+        "waivers": [w.row() for w in decision.waivers],
     }
 
 
@@ -511,10 +666,16 @@ class _RunRecorder:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             state.rows[gate_id] = {"id": gate_id, "verdict": "skip", "failure_class": None, "message": reason}
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """Note when each test started (dates the result of a test whose xdist worker crashes)."""
+        if not self.state.is_worker:
+            self.state.test_starts[nodeid] = time.time()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start the run clock."""
+        """Start the run clock and describe the run in the Allure results folder."""
         self.state.started = time.time()
+        _write_allure_run_files(self.config, self.state)
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -548,8 +709,15 @@ class _RunRecorder:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         receipt["budget"]["blocking"] = blocking
         receipt["exit_status"] = int(session.exitstatus)
+        receipts_dir = _reports_dir(self.config) / "receipts"
+        drift_reports = []
+        for row in receipt["probes"]:
+            drift = row.pop("drift", None)
+            if isinstance(drift, dict):
+                drift_reports.append(str(write_drift_report(drift, receipts_dir, state.run_key)))
+        receipt["drift_reports"] = drift_reports
         state.receipt = receipt
-        state.receipt_path = write_receipt(_reports_dir(self.config) / "receipts", state.run_key, receipt)
+        state.receipt_path = write_receipt(receipts_dir, state.run_key, receipt)
 
 
 def _record_probe(state: SuiteState, probe_id: str, report: pytest.TestReport) -> None:
@@ -612,7 +780,12 @@ def _build_receipt(
         "fail": verdicts.count("fail"),
         "skipped": verdicts.count("skip"),
         "not_run": verdicts.count("not-run"),
+        "waived": verdicts.count("waived"),
     }
+    line = f"total={totals['total']} pass={totals['pass']} fail={totals['fail']}"
+    if totals["waived"]:
+        line += f" waived={totals['waived']}"
+    waivers = [entry for g in gates for entry in g.get("waivers") or []]
     return {
         "run_key": state.run_key,
         "suite": {"name": "infracore-verify", "version": __version__},
@@ -629,6 +802,7 @@ def _build_receipt(
             "path": str(plan.contracts.path),
             "layout": plan.contracts.layout,
             "files": plan.contracts.fingerprint(),
+            "sha256": contracts_digest(plan.contracts),
         },
         "git_revision": git_revision(plan.contracts.root),
         "selection": {
@@ -652,8 +826,9 @@ def _build_receipt(
             "fail": sum(1 for p in probes if p["verdict"] == "fail"),
             "skipped": sum(1 for p in probes if p["verdict"] == "skip"),
         },
-        "totals": {**totals, "line": f"total={totals['total']} pass={totals['pass']} fail={totals['fail']}"},
+        "totals": {**totals, "line": line},
         "failing_gate_ids": failing,
+        "waivers": waivers,
         "failure_class": classes,
         "budget": {
             "ring": selection.ring,
@@ -716,6 +891,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         failing = [f"{p['id']}({p.get('failure_class')})" for p in r["probes"] if p["verdict"] == "fail"]
         tr.write_line(f"smoke: total={pt['total']} pass={pt['pass']} fail={pt['fail']} skipped={pt['skipped']}")
         tr.write_line("failing_probes: " + (" ".join(failing) or "none"))
+    if r["waivers"]:
+        counts = waiver_summary(r["waivers"])
+        tr.write_line("waivers: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+        for w in r["waivers"]:
+            tr.write_line(
+                f"    {w['gate']} {w['gap']}: {w['status']} (owner {w['owner'] or 'unassigned'}, "
+                f"review by {w['review_by'] or 'not set'})"
+            )
     for row in r["recoveries"]:
         mark = " ESCALATED" if row.get("escalated") else ""
         tr.write_line(

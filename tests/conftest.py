@@ -43,3 +43,18 @@ def edit_contract(contracts_dir: Path) -> ContractEditor:
 def open_contracts(contracts_dir: Path) -> Callable[[], Contracts]:
     """Returns a function that opens the copied contract set, displaying paths relative to its parent."""
     return lambda: Contracts.open(contracts_dir, contracts_dir.parent)
+
+
+# --- browser --------------------------------------------------------------------------------------------
+
+BROWSER_SKIP_REASON = "browser check: run with -m browser (needs chromium and npm; .ci/run does)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skips `browser`-marked tests unless the -m expression names `browser`: they need chromium and npm."""
+    if "browser" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason=BROWSER_SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(skip)

@@ -22,6 +22,7 @@ ALL_PROBES = [
     "cloudflare.tunnel.ingress.status",
     "cloudflare.registrar.status",
     "cloudflare.inventory.sync",
+    "infra.core.drift",
     "vaultwarden.alive",
     "vaultwarden.version",
     "vaultwarden.config",
@@ -55,7 +56,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def receipt(pytester: pytest.Pytester) -> dict[str, Any]:
     """Returns the single receipt the run wrote."""
-    [path] = (pytester.path / "reports" / "receipts").glob("*.json")
+    [path] = [p for p in (pytester.path / "reports" / "receipts").glob("*.json") if not p.name.endswith(".drift.json")]
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
@@ -63,7 +64,7 @@ def receipt(pytester: pytest.Pytester) -> dict[str, Any]:
 def test_smoke_on_the_sandbox_passes_for_all_four_systems(suite: pytest.Pytester) -> None:
     """Runs every smoke capability of the baseline on the sandbox, says it is the sandbox, and records each probe."""
     result = run(suite, "-m", "smoke", "-v")
-    result.assert_outcomes(passed=len(ALL_PROBES), deselected=15)
+    result.assert_outcomes(passed=len(ALL_PROBES), deselected=16)
     result.stdout.fnmatch_lines(
         [
             "environment: sandbox: built-in sandbox emulation on 127.0.0.1 (not real infrastructure)",
@@ -93,7 +94,7 @@ def test_injected_faults_name_system_probe_and_class(suite: pytest.Pytester) -> 
         "--sandbox-fault",
         "cloudflare:malformed_json@/user/tokens/verify",
     )
-    result.assert_outcomes(passed=12, failed=6, deselected=15)
+    result.assert_outcomes(passed=13, failed=6, deselected=16)
     result.stdout.fnmatch_lines(
         [
             "cloudflare.token.verify (cloudflare): expected GET /user/tokens/verify -> 2xx; got * parse_error *",
@@ -118,7 +119,7 @@ def test_injected_faults_name_system_probe_and_class(suite: pytest.Pytester) -> 
 def test_probe_selection_and_unknown_probe(suite: pytest.Pytester) -> None:
     """Runs only the probes named by --probe and rejects an unknown id with the closest one."""
     result = run(suite, "--probe", "vaultwarden.alive,authentik.version", "-v")
-    result.assert_outcomes(passed=2, deselected=15)
+    result.assert_outcomes(passed=2, deselected=16)
     bad = run(suite, "--probe", "vaultwarden.aliv", "-m", "smoke")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(
@@ -136,7 +137,7 @@ def test_bad_fault_spec_is_a_usage_error(suite: pytest.Pytester) -> None:
 
 def test_live_gates_run_through_the_same_clients(suite: pytest.Pytester) -> None:
     """Passes D315 and D55 on the sandbox and fails D315 naming the failing probe part and its class."""
-    run(suite, "-m", "live", "-v").assert_outcomes(passed=2, deselected=31)
+    run(suite, "-m", "live", "-v").assert_outcomes(passed=3, deselected=32)
     failing = run(suite, "--gate", "D315", "--sandbox-fault", "cloudflare:rate_limit@/zones*")
     failing.assert_outcomes(failed=1)
     failing.stdout.fnmatch_lines(
@@ -174,7 +175,7 @@ def test_missing_credential_is_a_setup_error_naming_the_variable(
         },
     )
     result = run(suite, "--env", "staging", "--probe", "authentik.version")
-    result.assert_outcomes(failed=1, deselected=15)
+    result.assert_outcomes(failed=1, deselected=16)
     result.stdout.fnmatch_lines(
         [
             "authentik.version (authentik): cannot run: *environments/staging.yaml $.systems.authentik.credentials.api_token: "
@@ -238,7 +239,7 @@ def test_infisical_as_the_credential_source(
     }
     deployment_env(suite.path / "contracts", "lab", sandbox_deployment(external_sandbox, source, refs))
     result = run(suite, "--env", "lab", "-m", "smoke")
-    result.assert_outcomes(passed=len(ALL_PROBES), deselected=15)
+    result.assert_outcomes(passed=len(ALL_PROBES), deselected=16)
     result.stdout.fnmatch_lines(["environment: lab: deployment"])
     logins = [r for r in external_sandbox.requests("infisical") if r.path.endswith("/universal-auth/login")]
     assert logins  # the credential fetch and the probes logged in with the machine identity
