@@ -635,7 +635,7 @@ class _RunRecorder:
             return
         probe = _PROBE_NODE.search(report.nodeid)
         if probe:
-            _record_probe(state, probe.group("id"), report)
+            _record(state, state.probe_rows, probe.group("id"), PROBE_PROPERTY, report, "setup_error")
             return
         recovery = _RECOVERY_NODE.search(report.nodeid)
         if recovery:
@@ -643,28 +643,10 @@ class _RunRecorder:
                 if name == RECOVERY_PROPERTY:
                     state.recovery_rows[recovery.group("id")] = json.loads(str(value))
             return
-        match = _GATE_NODE.search(report.nodeid)
-        if not match:
-            return
-        gate_id = match.group("id")
-        state.durations[gate_id] = state.durations.get(gate_id, 0.0) + report.duration
-        for name, value in report.user_properties:
-            if name == GATE_PROPERTY:
-                state.rows[gate_id] = json.loads(str(value))
-        row = state.rows.get(gate_id)
-        if report.failed and (row is None or row["verdict"] != "fail"):
-            # Failed outside the engine: a timeout, a crashed worker, a setup or teardown error.
-            lines = str(report.longreprtext).strip().splitlines()
-            state.rows[gate_id] = {
-                "id": gate_id,
-                "verdict": "fail",
-                "implementation": (row or {}).get("implementation"),
-                "failure_class": None,
-                "message": f"{gate_id} FAIL ({report.when}): {lines[-1] if lines else 'no detail'}",
-            }
-        elif report.skipped and row is None:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            state.rows[gate_id] = {"id": gate_id, "verdict": "skip", "failure_class": None, "message": reason}
+        gate = _GATE_NODE.search(report.nodeid)
+        if gate:
+            # A gate failing outside the engine has no class yet; the receipt classifies it from the registry.
+            _record(state, state.rows, gate.group("id"), GATE_PROPERTY, report, None)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         """Note when each test started (dates the result of a test whose xdist worker crashes)."""
@@ -720,24 +702,34 @@ class _RunRecorder:
         state.receipt_path = write_receipt(receipts_dir, state.run_key, receipt)
 
 
-def _record_probe(state: SuiteState, probe_id: str, report: pytest.TestReport) -> None:
-    key = f"probe:{probe_id}"
+def _record(
+    state: SuiteState,
+    rows: dict[str, dict[str, Any]],
+    item_id: str,
+    prop: str,
+    report: pytest.TestReport,
+    default_class: str | None,
+) -> None:
+    """Keep a gate's or probe's row from its report; a failure outside its runner still gets a row."""
+    key = item_id if rows is state.rows else f"probe:{item_id}"
     state.durations[key] = state.durations.get(key, 0.0) + report.duration
     for name, value in report.user_properties:
-        if name == PROBE_PROPERTY:
-            state.probe_rows[probe_id] = json.loads(str(value))
-    row = state.probe_rows.get(probe_id)
+        if name == prop:
+            rows[item_id] = json.loads(str(value))
+    row = rows.get(item_id)
     if report.failed and (row is None or row["verdict"] != "fail"):
+        # Failed outside the engine or the probe runner: a timeout, a crashed worker, a setup or teardown error.
         lines = str(report.longreprtext).strip().splitlines()
-        state.probe_rows[probe_id] = {
-            "id": probe_id,
+        rows[item_id] = {
+            "id": item_id,
             "verdict": "fail",
-            "failure_class": (row or {}).get("failure_class") or "setup_error",
-            "message": f"{probe_id} FAIL ({report.when}): {lines[-1] if lines else 'no detail'}",
+            **({"implementation": row.get("implementation")} if row and "implementation" in row else {}),
+            "failure_class": (row or {}).get("failure_class") or default_class,
+            "message": f"{item_id} FAIL ({report.when}): {lines[-1] if lines else 'no detail'}",
         }
     elif report.skipped and row is None:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        state.probe_rows[probe_id] = {"id": probe_id, "verdict": "skip", "failure_class": None, "message": reason}
+        rows[item_id] = {"id": item_id, "verdict": "skip", "failure_class": None, "message": reason}
 
 
 def _build_receipt(
