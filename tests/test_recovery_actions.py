@@ -388,7 +388,7 @@ def test_a_missing_docker_is_a_failed_step(tmp_path: Path, stacks: Path) -> None
     ("hosts", "changes", "message"),
     [
         pytest.param(
-            {"other": {"address": "10.0.0.1", "transport": "local", "stacks_dir": "/srv"}},
+            {"other": {"address": "<other-host>", "transport": "local", "stacks_dir": "/srv"}},
             {},
             "contracts/recovery.actions.yaml action 'recover-vaultwarden-container' recovery.target: 'infra-core' is "
             "not a host of the environment file (hosts: other); add hosts.infra-core there or fix the target",
