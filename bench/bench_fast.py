@@ -37,7 +37,9 @@ TARGET_FACTOR = 1.5
 TARGET_OFFSET_SECONDS = 0.5
 RUN_TIMEOUT_SECONDS = 120
 DEFAULT_REPEAT = 5
-_SUMMARY = re.compile(r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s")
+_SUMMARY = re.compile(
+    r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s"
+)
 
 
 @dataclass(frozen=True)

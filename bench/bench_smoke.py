@@ -78,7 +78,9 @@ DEFAULT_REPEAT = 3
 SUITE_TIMEOUT_SECONDS = 120
 GATES_TIMEOUT_SECONDS = 120
 SEQUENTIAL_TIMEOUT_SECONDS = 600
-_PASSED = re.compile(r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s")
+_PASSED = re.compile(
+    r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s"
+)
 _COLLECTED = re.compile(r"(?P<count>\d+)(?:/\d+)? tests? collected")
 _RESULT_MARK = "BENCH_SMOKE_RESULT "
 
