@@ -310,3 +310,25 @@ def test_canary_secret_never_reaches_any_artifact(
     assert leaked == []
     # The fallback really happened, so the Global API Key was on the wire and still never in the output.
     assert any(r.header("X-Auth-Key") for r in external_sandbox.requests("cloudflare"))
+
+
+def test_placeholder_base_url_is_a_setup_error_and_never_resolved(suite: pytest.Pytester) -> None:
+    """Refuses to call a system whose base_url is still a template placeholder (no DNS lookup, no request)."""
+    deployment_env(
+        suite.path / "contracts",
+        "template",
+        {
+            "name": "template",
+            "kind": "deployment",
+            "credential_source": {"type": "env"},
+            "systems": {"vaultwarden": {"base_url": "https://<vaultwarden-host>", "credentials": {}}},
+        },
+    )
+    result = run(suite, "--env", "template", "--probe", "vaultwarden.alive")
+    result.assert_outcomes(failed=1, deselected=16)
+    result.stdout.fnmatch_lines(
+        [
+            "vaultwarden.alive (vaultwarden): cannot run: systems.vaultwarden.base_url is still the placeholder "
+            "'https://<vaultwarden-host>'; set the real URL [[]class setup_error[]]"
+        ]
+    )
