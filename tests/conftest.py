@@ -1,14 +1,15 @@
-"""Fixtures for the suite's own tests: pytester, and throwaway copies of the shipped contracts."""
+"""Fixtures for the suite's own tests: pytester, copies of the shipped contracts, a 127.0.0.1 httpserver."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pytest_httpserver import HTTPServer
 
 from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts
 
@@ -58,3 +59,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def _loopback() -> Iterator[HTTPServer]:
+    """Yields one pytest-httpserver bound to 127.0.0.1 for the module (the plugin's default is localhost)."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def httpserver(_loopback: HTTPServer) -> HTTPServer:
+    """Returns the module's 127.0.0.1 pytest-httpserver, cleared for this test."""
+    _loopback.clear()
+    return _loopback
+
+
+def base(server: HTTPServer) -> str:
+    """Return the server's base URL (always 127.0.0.1)."""
+    url = server.url_for("/").rstrip("/")
+    assert url.startswith("http://127.0.0.1:")
+    return url

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from fixtures.cloudflare import (
     token_health,
 )
 from fixtures.http import USER_AGENT, ApiError, Limits, LimitsError, MissingSettingError, parse_retry_after
+from tests.conftest import base
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -36,30 +36,6 @@ FAST = Limits(
     backoff_max=0.02,
     max_total_wait=1.0,
 )
-
-
-@pytest.fixture(scope="module")
-def _loopback() -> Iterator[HTTPServer]:
-    """Yields one pytest-httpserver bound to 127.0.0.1 for this module."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(_loopback: HTTPServer) -> HTTPServer:
-    """Returns the module's 127.0.0.1 pytest-httpserver, cleared for this test."""
-    _loopback.clear()
-    return _loopback
-
-
-def base(server: HTTPServer) -> str:
-    """Return the server's base URL (always 127.0.0.1)."""
-    url = server.url_for("/").rstrip("/")
-    assert url.startswith("http://127.0.0.1:")
-    return url
 
 
 def cf(server: HTTPServer, limits: Limits = FAST, **creds: Any) -> CloudflareClient:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -14,6 +13,7 @@ from fixtures.http import ApiError, ApiResult, Limits
 from fixtures.infisical import LOGIN_PATH, InfisicalClient
 from fixtures.vaultwarden import VaultwardenClient
 from infracore_verify.redact import MASK
+from tests.conftest import base
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -25,30 +25,6 @@ VW_SECRET = "FAKE-planted-vw-secret-204e"
 INF_SECRET = "FAKE-planted-inf-secret-c3a1"
 AK_TOKEN = "FAKE-planted-ak-token-7b19"
 PLANTED = (CF_TOKEN, CF_EMAIL, CF_KEY, VW_SECRET, INF_SECRET, AK_TOKEN)
-
-
-@pytest.fixture(scope="module")
-def _loopback() -> Iterator[HTTPServer]:
-    """Yields one pytest-httpserver bound to 127.0.0.1 for this module."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(_loopback: HTTPServer) -> HTTPServer:
-    """Returns the module's 127.0.0.1 pytest-httpserver, cleared for this test."""
-    _loopback.clear()
-    return _loopback
-
-
-def base(server: HTTPServer) -> str:
-    """Return the server's base URL (always 127.0.0.1)."""
-    url = server.url_for("/").rstrip("/")
-    assert url.startswith("http://127.0.0.1:")
-    return url
 
 
 def assert_clean(result: ApiResult) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from fixtures.http import ApiError, Limits, MissingSettingError
 from fixtures.infisical import LOGIN_PATH, InfisicalClient, InfisicalSecretMissingError
 from fixtures.vaultwarden import VaultwardenClient
 from infracore_verify.redact import MASK, REDACTOR
+from tests.conftest import base
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -36,30 +36,6 @@ INF_SECRET = "FAKE-inf-client-secret-2b7c"
 INF_ACCESS = "FAKE-inf-access-jwt-51de"
 AK_TOKEN = "FAKE-ak-api-token-8c3b02"
 PROJECT = "proj-fake-1"
-
-
-@pytest.fixture(scope="module")
-def _loopback() -> Iterator[HTTPServer]:
-    """Yields one pytest-httpserver bound to 127.0.0.1 for this module."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def httpserver(_loopback: HTTPServer) -> HTTPServer:
-    """Returns the module's 127.0.0.1 pytest-httpserver, cleared for this test."""
-    _loopback.clear()
-    return _loopback
-
-
-def base(server: HTTPServer) -> str:
-    """Return the server's base URL (always 127.0.0.1)."""
-    url = server.url_for("/").rstrip("/")
-    assert url.startswith("http://127.0.0.1:")
-    return url
 
 
 def sent(server: HTTPServer, path: str | None = None) -> list[Request]:

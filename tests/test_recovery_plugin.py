@@ -235,12 +235,6 @@ def alert_server(httpserver: HTTPServer) -> HTTPServer:
     return httpserver
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    """Binds pytest-httpserver to 127.0.0.1 only."""
-    return ("127.0.0.1", 0)
-
-
 def test_max_attempts_escalates_with_an_alert(
     suite: pytest.Pytester, standin: StandIn, alert_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
