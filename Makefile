@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: verify test lint clean report
+.PHONY: verify test lint clean report bench bench-short
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ verify: $(VENV)/.installed
 	$(BIN)/pytest -m fast
 
 test: $(VENV)/.installed
-	$(BIN)/pytest tests -n 2
+	$(BIN)/pytest tests -n 2 -m "not browser" -rs
 	$(MAKE) lint
 
 lint: $(VENV)/.installed
@@ -43,3 +43,17 @@ report: $(REPORT_TOOLS)/node_modules/.package-lock.json
 
 clean:
 	rm -rf $(VENV) reports/receipts reports/allure-results
+
+# Benchmarks (bench/README.md). `make bench`: every benchmark in full mode, timing targets enforced
+# (several minutes). `make bench-short`: the same scripts with --short (a few seconds each), which checks
+# that they still work and their verdicts hold; timings are printed, not enforced. Both stop at the first
+# script that fails.
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_fast.py
+	$(BIN)/python bench/bench_static.py
+	$(BIN)/python bench/bench_smoke.py
+
+bench-short: $(VENV)/.installed
+	$(BIN)/python bench/bench_fast.py --short
+	$(BIN)/python bench/bench_static.py --short
+	$(BIN)/python bench/bench_smoke.py --short

@@ -15,8 +15,13 @@ bare... so drift on the machine hits both sides alike. Reported: every wall time
 side, the ratio, and whether the target holds: median(fast) <= 1.5 * median(bare) + 0.5 s. Exit code 1
 when it does not, or when a run fails, or when the checkout's reports/receipts changed.
 
-Usage: `.venv/bin/python bench/bench_fast.py [--repeat 5]`. Each run has a timeout; nothing touches the
-network.
+`--short` (a check that the benchmark still works, for CI): one timed run per side after the warm-ups.
+Every correctness check still applies (each run passes exactly the fast profile's gates, one receipt per
+fast run, the checkout's receipts untouched); the target is printed as information and never fails the
+run. Any failed or timed-out run exits 1 in both modes.
+
+Usage: `.venv/bin/python bench/bench_fast.py [--short] [--repeat 5]`. Each run has a timeout; nothing
+touches the network.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ TARGET_FACTOR = 1.5
 TARGET_OFFSET_SECONDS = 0.5
 RUN_TIMEOUT_SECONDS = 120
 DEFAULT_REPEAT = 5
+SHORT_REPEAT = 1
 _SUMMARY = re.compile(
     r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s"
 )
@@ -135,11 +141,26 @@ def _stats(name: str, runs: list[Run]) -> str:
 def main() -> int:
     """Run the comparison and print the report; return 1 when the target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="Timed runs per side (default 5)")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help=f"Check that the benchmark works: {SHORT_REPEAT} timed run per side; the target is information only",
+    )
+    parser.add_argument("--repeat", type=int, help=f"Timed runs per side (default {DEFAULT_REPEAT})")
     args = parser.parse_args()
-    if not 1 <= args.repeat <= 50:
+    repeat: int = args.repeat if args.repeat is not None else (SHORT_REPEAT if args.short else DEFAULT_REPEAT)
+    if not 1 <= repeat <= 50:
         parser.error("--repeat must be between 1 and 50")
+    try:
+        return _bench(repeat, short=args.short)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        print(f"FAILED: {type(error).__name__}: {error}")
+        print("RESULT: FAIL")
+        return 1
 
+
+def _bench(repeat: int, *, short: bool) -> int:
+    """Run the interleaved runs, print the report and return the exit code."""
     count = fast_gate_count()
     before = _receipts()
     fast: list[Run] = []
@@ -162,10 +183,14 @@ def main() -> int:
         bare_cmd = _write_bare_project(bare_dir, count)
         print(f"fast: {' '.join(fast_cmd)}  (cwd {REPO})")
         print(f"bare: {' '.join(bare_cmd)}  (cwd {bare_dir})")
-        print(f"tests per run: {count}; timed runs per side: {args.repeat} (+1 warm-up each); cpus: {os.cpu_count()}")
+        mode = "short (checks that it works; the target is information only)" if short else "full"
+        print(
+            f"tests per run: {count}; timed runs per side: {repeat} (+1 warm-up each); mode: {mode}; "
+            f"cpus: {os.cpu_count()}"
+        )
         _run(fast_cmd, REPO, count)
         _run(bare_cmd, bare_dir, count)
-        for i in range(args.repeat):
+        for i in range(repeat):
             fast.append(_run(fast_cmd, REPO, count))
             bare.append(_run(bare_cmd, bare_dir, count))
             print(f"  run {i + 1}: fast {fast[-1].wall:.3f}s  bare {bare[-1].wall:.3f}s")
@@ -173,8 +198,8 @@ def main() -> int:
         written = len(list(receipts_dir.glob("*.json"))) if receipts_dir.is_dir() else 0
 
     ok = True
-    if written != args.repeat + 1:
-        print(f"ERROR: the fast runs wrote {written} receipts, expected {args.repeat + 1}")
+    if written != repeat + 1:
+        print(f"ERROR: the fast runs wrote {written} receipts, expected {repeat + 1}")
         ok = False
     if _receipts() != before:
         print("ERROR: reports/receipts in the checkout changed; --reports-dir was not honoured")
@@ -193,8 +218,9 @@ def main() -> int:
     print(
         f"target: fast <= {TARGET_FACTOR} * bare + {TARGET_OFFSET_SECONDS} s = {limit:.3f}s; "
         f"fast median {fast_median:.3f}s: {'ok' if holds else 'MISSED'} (headroom {limit - fast_median:+.3f}s)"
+        + (" (information only in --short)" if short else "")
     )
-    ok = ok and holds
+    ok = ok and (short or holds)
     print("RESULT: " + ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 

@@ -3,14 +3,15 @@
 `generate(root, n)` copies the shipped `contracts/` directory to `root/contracts` (suite layout) and
 replaces the three gate contracts:
 
-- `gate.registry.yaml`: the 13 shipped native gates and D3 (retired) kept as they are, plus `n - 13`
-  active invariant gates `D1000, D1001, ...` named `synthetic-lock-<i>`, some of them composites of two
-  earlier synthetic gates, and one retired synthetic gate after every `RETIRED_EVERY` active ones, so the
-  registry holds exactly `n` active gates; `gate_count` matches;
+- `gate.registry.yaml`: every shipped gate kept as it is (the native gates, the live gates D55, D315 and
+  D907, and D3, retired), plus `n - <shipped active>` active invariant gates `D1000, D1001, ...` named
+  `synthetic-lock-<i>`, some of them composites of two earlier synthetic gates, and one retired synthetic
+  gate after every `RETIRED_EVERY` active ones, so the registry holds exactly `n` active gates;
+  `gate_count` matches;
 - `gate.execution.topology.yaml`: the shipped domains plus `SYNTHETIC_DOMAINS` more, each active gate
   assigned exactly once (round robin, every fifth synthetic gate with a secondary domain), a core set of
-  `CORE_SIZE` gates (the 13 natives first) with a matching `core_count_limit`, and a release sequence
-  naming every domain;
+  `CORE_SIZE` gates (the shipped core gates first, then synthetic instant gates) with a matching
+  `core_count_limit`, and a release sequence naming every domain;
 - `gate.domain.profiles.yaml`: one profile per topology domain listing the gates assigned to it.
 
 Synthetic gates point their `check_script` at a few small shared scripts created under
@@ -36,7 +37,7 @@ from infracore_verify.contracts import BUNDLED_CONTRACTS
 FIRST_ID = 1000
 """Number of the first synthetic gate id (D1000); the shipped ids are all below it."""
 CORE_SIZE = 20
-"""Size of the synthetic core (fast) set: the shipped natives, then synthetic instant gates."""
+"""Size of the synthetic core (fast) set: the shipped core gates, then synthetic instant gates."""
 SYNTHETIC_DOMAINS = 9
 """Domains added to the shipped core, verify and infra (fixed, so cost is measured against gate count)."""
 RETIRED_EVERY = 50
@@ -143,10 +144,15 @@ def generate(root: Path, n: int) -> Path:
 
     shipped: list[dict[str, Any]] = list(registry["gates"])
     shipped_active = [str(g["id"]) for g in shipped if g.get("retired") is not True]
+    shipped_core = [str(g) for g in topology["core_mode"]["core_gate_ids"]]
     synthetic_count = n - len(shipped_active)
-    if synthetic_count < CORE_SIZE - len(shipped_active):
-        raise ValueError(f"n={n} is too small: the core set alone needs {CORE_SIZE} active gates")
-    extra_core = CORE_SIZE - len(shipped_active)
+    extra_core = CORE_SIZE - len(shipped_core)
+    if extra_core < 0:
+        raise ValueError(f"the shipped core set has {len(shipped_core)} gates, more than CORE_SIZE={CORE_SIZE}")
+    if synthetic_count < extra_core:
+        raise ValueError(
+            f"n={n} is too small: {len(shipped_active)} shipped active gates plus {extra_core} synthetic core gates"
+        )
 
     gates = list(shipped)
     active_ids: list[str] = []
@@ -193,7 +199,8 @@ def generate(root: Path, n: int) -> Path:
             {"gate_id": gate_id, "primary_domain": primary, "secondary_domains": secondary, "family": "synthetic"}
         )
         members[primary].append(gate_id)
-    core_ids = [str(g) for g in topology["core_mode"]["core_gate_ids"]] + active_ids[:extra_core]
+    core_ids = shipped_core + active_ids[:extra_core]
+    assert len(core_ids) == CORE_SIZE, core_ids
     topology["core_mode"] = {"core_gate_ids": core_ids, "core_count_limit": len(core_ids)}
     topology["domain_metadata"] = metadata
     topology["gate_assignments"] = assignments

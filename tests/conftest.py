@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.skip_policy"]
 
 ContractEditor = Callable[[str, Callable[[Any], Any]], Path]
 
@@ -48,17 +48,15 @@ def open_contracts(contracts_dir: Path) -> Callable[[], Contracts]:
 
 # --- browser --------------------------------------------------------------------------------------------
 
-BROWSER_SKIP_REASON = "browser check: run with -m browser (needs chromium and npm; .ci/run does)"
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skips `browser`-marked tests unless the -m expression names `browser`: they need chromium and npm."""
+    """Deselects `browser`-marked tests unless the -m expression names `browser`: they need chromium and npm."""
     if "browser" in (config.getoption("markexpr", "") or ""):
         return
-    skip = pytest.mark.skip(reason=BROWSER_SKIP_REASON)
-    for item in items:
-        if item.get_closest_marker("browser") is not None:
-            item.add_marker(skip)
+    browser = [item for item in items if item.get_closest_marker("browser") is not None]
+    if browser:
+        config.hook.pytest_deselected(items=browser)
+        items[:] = [item for item in items if item.get_closest_marker("browser") is None]
 
 
 @pytest.fixture(scope="module")
