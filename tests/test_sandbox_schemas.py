@@ -25,6 +25,10 @@ API_SCHEMAS = BUNDLED_CONTRACTS / "schemas" / "api"
 SCHEMA_BASE = "https://infracore-verify.invalid/schemas/api/"
 VENDOR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 """The vendor references sit beside the checkout (CI provides them); tests that need them skip without."""
+NEEDS_VENDOR = pytest.mark.allowed_skip(
+    reason="reads the vendor references in ../shared/reference, absent from a lone clone; "
+    "to be replaced by conformance tests with the vendors' own SDKs (issue 10)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -502,6 +506,7 @@ for _name, _call, _file in (
     VENDOR_CASES[_name] = (_call, _json_schema_check(_file))
 
 
+@NEEDS_VENDOR
 @pytest.mark.parametrize("case", list(VENDOR_CASES))
 def test_sandbox_answers_with_the_vendor_schema(sb: Sandbox, case: str) -> None:
     """Answers with bodies the vendor reference (OpenAPI component or JSON Schema) accepts, errors included."""
@@ -511,6 +516,7 @@ def test_sandbox_answers_with_the_vendor_schema(sb: Sandbox, case: str) -> None:
     assert check(response.json()) == []
 
 
+@NEEDS_VENDOR
 @pytest.mark.parametrize("system", ["cloudflare", "infisical", "authentik", "vaultwarden"])
 def test_injected_errors_match_the_vendor_error_schema(sb: Sandbox, system: str) -> None:
     """Renders rate-limit and status faults in the vendor's documented error shape."""
@@ -534,6 +540,7 @@ def test_injected_errors_match_the_vendor_error_schema(sb: Sandbox, system: str)
         assert checks[system](response.json()) == expected, str(spec)
 
 
+@NEEDS_VENDOR
 def test_vendor_check_catches_drift(sb: Sandbox) -> None:
     """Shows the vendor check has teeth: a drifted zones body fails the Cloudflare component schema."""
     sb.inject(FaultSpec("cloudflare", "drift", path="/zones", times=1))
