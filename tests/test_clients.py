@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from fixtures.cloudflare import (
     CloudflareEnvelope,
     token_health,
 )
-from fixtures.http import USER_AGENT, ApiError, Limits, LimitsError, MissingSettingError, parse_retry_after
+from fixtures.http import USER_AGENT, ApiError, Limits, LimitsError, MissingSettingError, Sleep, parse_retry_after
 from tests.conftest import base
 
 pytestmark = pytest.mark.timeout(20)
@@ -38,10 +37,22 @@ FAST = Limits(
 )
 
 
-def cf(server: HTTPServer, limits: Limits = FAST, **creds: Any) -> CloudflareClient:
-    """Return a Cloudflare client on the test server; token, global key and account by default."""
+def cf(server: HTTPServer, limits: Limits = FAST, *, sleep: Sleep | None = None, **creds: Any) -> CloudflareClient:
+    """Return a Cloudflare client on the test server; token, global key and account by default.
+
+    `sleep`, when given, replaces the client's real sleep (e.g. `waits.append` to record waits without sleeping).
+    """
     creds = {"api_token": TOKEN, "api_email": EMAIL, "api_key": KEY, "account_id": ACCOUNT, **creds}
+    if sleep is not None:
+        creds["sleep"] = sleep
     return CloudflareClient(base(server), limits=limits, **creds)
+
+
+def assert_backoff(waits: list[float], limits: Limits) -> None:
+    """Assert each wait lies in its equal-jitter backoff window: the upper half of min(max, base * 2**(n-1))."""
+    for n, wait in enumerate(waits, start=1):
+        window = min(limits.backoff_max, limits.backoff_base * 2 ** (n - 1))
+        assert window / 2 - 1e-9 <= wait <= window + 1e-9, f"wait {n} = {wait:g}s outside [{window / 2:g}, {window:g}]"
 
 
 def envelope(result: Any, **info: Any) -> dict[str, Any]:
@@ -248,13 +259,11 @@ def test_429_never_falls_back_and_honours_clamped_retry_after(httpserver: HTTPSe
         failure(971, "Please wait and consider throttling your request speed"), status=429, headers={"Retry-After": "1"}
     )
     limits = Limits(retry_after_clamp=(0.05, 0.2), max_attempts=4, max_total_wait=5.0, read_timeout=2.0)
-    started = time.monotonic()
-    result = cf(httpserver, limits).request("GET", "/zones")
-    spent = time.monotonic() - started
+    slept: list[float] = []
+    result = cf(httpserver, limits, sleep=slept.append).request("GET", "/zones")
     assert (result.failure_class, result.status, result.attempts, result.mode) == ("rate_limited", 429, 4, "token")
-    assert result.waits == [0.2, 0.2, 0.2]
+    assert result.waits == slept == [0.2, 0.2, 0.2]  # Retry-After 1 clamped down to 0.2, asked of the sleep
     assert result.waited == pytest.approx(0.6)
-    assert 0.6 <= spent < 2.0
     assert all("X-Auth-Key" not in r.headers for r in sent(httpserver))
     assert len(httpserver.log) == 4
     assert result.describe() == (
@@ -332,11 +341,15 @@ def test_5xx_is_not_retried_on_post(httpserver: HTTPServer) -> None:
 
 def test_refused_connection_is_network_error_and_bounded() -> None:
     port = closed_port()
-    client = CloudflareClient(f"http://127.0.0.1:{port}", api_token=TOKEN, api_email=EMAIL, api_key=KEY, limits=FAST)
-    started = time.monotonic()
+    slept: list[float] = []
+    client = CloudflareClient(
+        f"http://127.0.0.1:{port}", api_token=TOKEN, api_email=EMAIL, api_key=KEY, limits=FAST, sleep=slept.append
+    )
     result = client.request("GET", "/zones")
-    assert time.monotonic() - started < 2.0
     assert (result.failure_class, result.status, result.attempts, result.mode) == ("network_error", 0, 4, "token")
+    assert result.waits == slept
+    assert len(slept) == FAST.max_attempts - 1
+    assert_backoff(slept, FAST)
     assert not result.fallback_used
     assert all(e.status is None and e.error and "ConnectionError" in e.error for e in result.exchanges)
     assert result.describe().startswith("GET /zones -> no response network_error after 4 attempts (waited ")
@@ -353,14 +366,18 @@ def test_read_timeout_is_its_own_class_and_bounded(httpserver: HTTPServer) -> No
 
     httpserver.expect_request("/zones").respond_with_handler(stall)
     limits = Limits(read_timeout=0.15, max_attempts=2, backoff_base=0.01, backoff_max=0.02)
-    started = time.monotonic()
+    slept: list[float] = []
     try:
-        result = cf(httpserver, limits).request("GET", "/zones")
+        result = cf(httpserver, limits, sleep=slept.append).request("GET", "/zones")
     finally:
         release.set()
-    assert time.monotonic() - started < 1.5
     assert (result.failure_class, result.status, result.attempts, result.fallback_used) == ("timeout", 0, 2, False)
     assert "ReadTimeout" in (result.detail or "")
+    # Each attempt gave up at the configured read timeout, not at the server's 3 s stall.
+    assert all("Read timed out. (read timeout=0.15)" in (e.error or "") for e in result.exchanges)
+    assert result.waits == slept
+    assert len(slept) == 1
+    assert_backoff(slept, limits)
 
 
 def test_redirects_are_not_followed(httpserver: HTTPServer) -> None:

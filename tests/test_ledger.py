@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
+from infracore_verify import ledger as ledger_module
 from infracore_verify.contracts import SUITE_ROOT
 from infracore_verify.ledger import (
     Decision,
@@ -429,19 +430,29 @@ def test_threads_never_both_run(ledger_path: Path) -> None:
         assert race_threads(ledger, 8) == ["run"] + ["suppressed"] * 7, f"round {round_no}"
 
 
-def test_a_held_lock_raises_ledger_busy(ledger: Ledger) -> None:
-    """Raises LedgerBusyError naming the lock file and the timeout when another holder keeps the lock."""
+@pytest.mark.timeout(20)  # hang guard: the lock wait ends after 0.2 s; the default lock_timeout is 30 s
+def test_a_held_lock_raises_ledger_busy(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raises LedgerBusyError naming the lock file and the timeout when another holder keeps the lock.
+
+    The ledger asks the file lock to give up after exactly its lock_timeout.
+    """
     busy = Ledger(ledger.path, lock_timeout=0.2)
     ledger.path.parent.mkdir(parents=True)
+    asked: list[tuple[str, float]] = []
+
+    def recording_lock(lock_file: str, *, timeout: float, **options: Any) -> FileLock:
+        asked.append((lock_file, timeout))
+        return FileLock(lock_file, timeout=timeout, **options)
+
+    monkeypatch.setattr(ledger_module, "FileLock", recording_lock)
     holder = FileLock(str(busy.lock_path), timeout=0)
     holder.acquire()
     try:
-        started = time.monotonic()
         with pytest.raises(LedgerBusyError) as info:
             begin(busy)
-        assert time.monotonic() - started < 5
     finally:
         holder.release()
+    assert asked == [(str(busy.lock_path), 0.2)]
     message = str(info.value)
     assert str(busy.lock_path) in message
     assert "within 0.2s" in message

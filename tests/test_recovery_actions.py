@@ -13,7 +13,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -245,11 +244,27 @@ def test_restart_and_up_both_failing_fails_without_verifying(standin: StandIn, s
     assert outcome.detail.endswith("Error: stand-in docker told to fail up")
 
 
+class FakeTime:
+    """The context's clock and sleep: the clock moves only by the pauses the action asks for, which it records."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
 def test_verification_is_polled_until_healthy(standin: StandIn, stacks: Path) -> None:
+    fake = FakeTime()
     polls: list[float] = []
 
     def slow_start() -> tuple[bool, str]:
-        polls.append(time.monotonic())
+        polls.append(fake.clock())
         healthy = standin.healthy.exists() and len(polls) >= 3
         return healthy, "200" if healthy else "503 starting"
 
@@ -260,22 +275,24 @@ def test_verification_is_polled_until_healthy(standin: StandIn, stacks: Path) ->
             standin=standin,
             verify=slow_start,
             verify_interval=0.05,
+            sleep=fake.sleep,
+            clock=fake.clock,
         )
     )
 
     assert outcome.result == "recovered"
-    assert len(polls) == 3
     assert [(s.description, s.ok, s.output) for s in outcome.steps if s.kind == "verify"] == [
         ("verify vaultwarden.alive (poll 1)", False, "503 starting"),
         ("verify vaultwarden.alive (poll 2)", False, "503 starting"),
         ("verify vaultwarden.alive (poll 3)", True, "200"),
     ]
-    assert polls[2] - polls[0] >= 0.09
-    assert outcome.verification.startswith("vaultwarden.alive passed after 3 polls (")
+    assert fake.pauses == [0.05, 0.05]  # one verify_interval between polls, none after the healthy one
+    assert polls == [0.0, 0.05, 0.1]
+    assert outcome.verification.startswith("vaultwarden.alive passed after 3 polls (0.1s)")
 
 
 def test_never_healthy_fails_within_the_verify_timeout(standin: StandIn, stacks: Path) -> None:
-    started = time.monotonic()
+    fake = FakeTime()
     outcome = execute(
         context(
             SHIPPED["recover-vaultwarden-container"],
@@ -284,19 +301,22 @@ def test_never_healthy_fails_within_the_verify_timeout(standin: StandIn, stacks:
             verify=lambda: (False, f"503 with {FAKE_SECRET}"),
             verify_timeout=0.3,
             verify_interval=0.05,
+            sleep=fake.sleep,
+            clock=fake.clock,
         )
     )
-    elapsed = time.monotonic() - started
 
     assert outcome.result == "failed"
-    assert elapsed < 2.0
+    # Polls at 0, 0.05, ..., 0.3 s: the pause after the last one would end past the timeout, so it is not taken.
+    assert fake.pauses == [0.05] * 6
+    assert fake.now == pytest.approx(0.3)
     verify_steps = [s for s in outcome.steps if s.kind == "verify"]
-    assert 3 <= len(verify_steps) <= 8
+    assert len(verify_steps) == 7
     assert not any(s.ok for s in verify_steps)
-    assert outcome.verification.startswith(
-        f"not verified: vaultwarden.alive still failing after {len(verify_steps)} polls"
+    assert outcome.verification == (
+        "not verified: vaultwarden.alive still failing after 7 polls (0.3s), timeout 0.3s: "
+        "503 with [REDACTED:test.secret]"
     )
-    assert outcome.verification.endswith("timeout 0.3s: 503 with [REDACTED:test.secret]")
     assert "did not become healthy within 0.3s" in outcome.detail
     assert_clean(outcome)
 
@@ -359,15 +379,15 @@ def test_command_output_is_masked(standin: StandIn, stacks: Path) -> None:
 def test_a_hanging_command_is_killed_at_the_command_timeout(tmp_path: Path, stacks: Path) -> None:
     bin_dir = tmp_path / "slow-bin"
     bin_dir.mkdir()
-    (bin_dir / "docker").write_text("#!/bin/sh\necho starting\nsleep 30\n", encoding="utf-8")
+    (bin_dir / "docker").write_text("#!/bin/sh\necho starting\nsleep 300\n", encoding="utf-8")
     (bin_dir / "docker").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    started = time.monotonic()
+    # Hang guard: the module's 30 s pytest-timeout. Unkilled, the two commands would sleep 600 s; killed, they
+    # end at their 0.5 s command_timeout.
     outcome = execute(
         context(SHIPPED["recover-vaultwarden-container"], hosts=local_hosts(stacks), env=env, command_timeout=0.5)
     )
 
-    assert time.monotonic() - started < 5.0
     assert outcome.result == "failed"
     assert [s.returncode for s in outcome.steps] == [None, None]
     assert "starting" in outcome.steps[0].output

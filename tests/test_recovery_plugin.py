@@ -11,7 +11,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +107,7 @@ def fast_polling(suite: pytest.Pytester, **recovery: Any) -> None:
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """Runs pytest in a fresh subprocess, bounded."""
+    """Runs pytest in a fresh subprocess, under a 120 s hang guard (a run takes a few seconds)."""
     return pytester.runpytest_subprocess(*args, timeout=120)
 
 
@@ -308,9 +307,7 @@ def test_restart_over_ssh_against_a_real_sshd(
     }
     (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
     lab_sandbox.set_healthy("vaultwarden", False)
-    started = time.monotonic()
     result = run(suite, "--env", "lab", "-m", "smoke and vaultwarden or recovery", "--allow-recovery", "-rs")
-    assert time.monotonic() - started < 60
     result.stdout.fnmatch_lines(
         [
             "recovery recover-vaultwarden-container: recovered (trigger vaultwarden.alive)*",
