@@ -1,3 +1,3 @@
-"""Wires the infracore-verify plugins into every run from this checkout."""
+"""Wires the checkout's own fixtures; the plugin itself comes from the installed package (pytest11 entry point)."""
 
-pytest_plugins = ["infracore_verify.plugin", "fixtures.pytest_plugin", "fixtures.recovery_plugin"]
+pytest_plugins = ["fixtures.clients"]

@@ -61,9 +61,9 @@ class Run:
 
 def fast_gate_count() -> int:
     """Return how many gates the fast profile of the embedded contracts selects (planned like the plugin)."""
-    from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts
-    from infracore_verify.model import Registry, RunProfiles, Topology
-    from infracore_verify.profiles import resolve_fast
+    from infracore_verify.contracts.model import Registry, RunProfiles, Topology
+    from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
+    from infracore_verify.gates.profiles import resolve_fast
 
     contracts = Contracts.open(BUNDLED_CONTRACTS)
     selection = resolve_fast(

@@ -26,8 +26,8 @@ Then `--repeat` (default 3) interleaved rounds, each of:
 (a') start-up: the same command with `--collect-only` (interpreter, pytest, plugin, plan and collection
     of every probe; no sandbox, no probe). Probe phase = wall(a) - wall(a') of the same round;
 (b) sequential: a fresh worker process (this script, `--sequential-worker`) starts
-    `fixtures.sandbox.Sandbox` with the same seed, injects the same latency faults, builds the four
-    clients as the fixtures do and calls `fixtures.probes.run_probe` for every probe, one after another.
+    `infracore_verify.sandbox.Sandbox` with the same seed, injects the same latency faults, builds the four
+    clients as the fixtures do and calls `infracore_verify.smoke.probes.run_probe` for every probe, one after another.
     Its wall time is the probe loop alone; requests are the exchanges, cross-checked with the sandbox's
     recordings.
 
@@ -107,7 +107,7 @@ def generate(root: Path, n: int) -> Path:
     """Write the smoke benchmark's contract set with `n` probes under `root`; return its contracts directory."""
     import synthetic  # bench/ is on sys.path when this file runs as a script
 
-    from infracore_verify.contracts import BUNDLED_CONTRACTS
+    from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
 
     contracts = root / "contracts"
     if contracts.exists():
@@ -338,17 +338,17 @@ def run_sequential(contracts: Path, latency: float, expected: int) -> Sequential
 
 def sequential_worker(contracts_path: Path, latency: float) -> dict[str, Any]:
     """Start the sandbox with the suite's seed and faults, then run every probe one after another."""
-    from fixtures.authentik import AuthentikClient
-    from fixtures.cloudflare import CloudflareClient
-    from fixtures.http import Limits
-    from fixtures.infisical import InfisicalClient
-    from fixtures.probes import ProbeContext, ProbeSetupError, Slo, run_probe
-    from fixtures.pytest_plugin import CLIENT_CREDENTIALS
-    from fixtures.sandbox import FaultSpec, Sandbox, SandboxSeed
-    from fixtures.vaultwarden import VaultwardenClient
-    from infracore_verify.contracts import Contracts
-    from infracore_verify.model import mapping
-    from infracore_verify.probes import load_probes
+    from infracore_verify.clients.authentik import AuthentikClient
+    from infracore_verify.clients.cloudflare import CloudflareClient
+    from infracore_verify.clients.http import Limits
+    from infracore_verify.clients.infisical import InfisicalClient
+    from infracore_verify.clients.vaultwarden import VaultwardenClient
+    from infracore_verify.contracts.model import mapping
+    from infracore_verify.contracts.sets import Contracts
+    from infracore_verify.plugin.smoke import CLIENT_CREDENTIALS
+    from infracore_verify.sandbox import FaultSpec, Sandbox, SandboxSeed
+    from infracore_verify.smoke.probes import ProbeContext, ProbeSetupError, Slo, run_probe
+    from infracore_verify.smoke.registry import load_probes
 
     contracts = Contracts.open(contracts_path)
     probes, problems = load_probes(contracts)

@@ -7,7 +7,7 @@ no import cost is timed), repeats `--repeat` times:
 1. clear the loader's document cache and compiled-schema cache (a cold load, imports excluded);
 2. load phase: open the set and load every contract (`Contracts.documents()`), then build what the
    plugin's `build_plan` builds (registry, topology, run profiles, ring budgets, classifier);
-3. gate phase: run every gate in `infracore_verify.checks.NATIVE` through `Engine.run`. A native gate
+3. gate phase: run every gate in `infracore_verify.gates.checks.NATIVE` through `Engine.run`. A native gate
    that is also a live gate (it lists smoke `probes`, e.g. D55: a static scan of the suite's code plus
    two Infisical probes) runs its native, static part only. Its probes are live work: in the product
    they run through the smoke fixtures' probe runner (`smoke_runner`, which the plugin hands to the
@@ -82,12 +82,12 @@ def _clean_env() -> dict[str, str]:
 
 def _worker(contracts_path: Path, repeat: int, trace: bool) -> dict[str, Any]:
     """Time load + native gates `repeat` times in this process and return the measurements."""
-    from infracore_verify import loader
-    from infracore_verify.checks import NATIVE
-    from infracore_verify.classify import Classifier
-    from infracore_verify.contracts import Contracts
-    from infracore_verify.engine import Engine
-    from infracore_verify.model import Registry, RunProfiles, Topology, ring_budgets
+    from infracore_verify.contracts import loader
+    from infracore_verify.contracts.model import Registry, RunProfiles, Topology, ring_budgets
+    from infracore_verify.contracts.sets import Contracts
+    from infracore_verify.gates.checks import NATIVE
+    from infracore_verify.gates.classify import Classifier
+    from infracore_verify.gates.engine import Engine
 
     runs: list[dict[str, Any]] = []
     failures: dict[str, str] = {}

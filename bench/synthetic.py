@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from infracore_verify.classify import DEFAULT_KEYWORDS
-from infracore_verify.contracts import BUNDLED_CONTRACTS
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
+from infracore_verify.gates.classify import DEFAULT_KEYWORDS
 
 FIRST_ID = 1000
 """Number of the first synthetic gate id (D1000); the shipped ids are all below it."""

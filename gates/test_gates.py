@@ -1,11 +1,5 @@
-"""One pytest test per selected gate of the registry (ids are gate ids: test_gate[D320])."""
+"""One pytest test per selected gate of the registry (ids are gate ids: test_gate[D320]); defined in the package."""
 
-from __future__ import annotations
+from infracore_verify.suite.test_gates import test_gate
 
-from infracore_verify.model import Gate
-from infracore_verify.plugin import GateRunner
-
-
-def test_gate(gate: Gate, run_gate: GateRunner) -> None:
-    """Runs one registry gate; a failure lists every finding with file, line, YAML path and fix."""
-    run_gate(gate)
+__all__ = ["test_gate"]

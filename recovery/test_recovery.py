@@ -1,10 +1,5 @@
-"""One pytest test per recovery action (ids are action ids: test_recovery[recover-vaultwarden-container])."""
+"""One pytest test per recovery action (ids are action ids: test_recovery[recover-vaultwarden-container]); defined in the package."""
 
-from __future__ import annotations
+from infracore_verify.suite.test_recovery import test_recovery
 
-from fixtures.recovery_plugin import Recover, RecoveryAction
-
-
-def test_recovery(recovery_action: RecoveryAction, recover: Recover) -> None:
-    """Runs one recovery action when a trigger failed in this run (or --recover names it), bounded and audited."""
-    recover(recovery_action)
+__all__ = ["test_recovery"]

@@ -1,11 +1,5 @@
-"""One pytest test per smoke probe (ids are capability ids: test_probe[cloudflare.zone.list])."""
+"""One pytest test per smoke probe (ids are capability ids: test_probe[cloudflare.zone.list]); defined in the package."""
 
-from __future__ import annotations
+from infracore_verify.suite.test_smoke import test_probe
 
-from fixtures.pytest_plugin import ProbeRun
-from infracore_verify.probes import Probe
-
-
-def test_probe(probe: Probe, run_probe: ProbeRun) -> None:
-    """Runs one read-only smoke probe against the selected environment; a failure says expected, got and class."""
-    run_probe(probe)
+__all__ = ["test_probe"]

@@ -11,9 +11,12 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from infracore_verify.contracts import BUNDLED_CONTRACTS, Contracts
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
 
 pytest_plugins = ["pytester", "tests.skip_policy"]
+
+PROJECT_CONFTEST = '"""A project laid out like the checkout; the plugin is the installed pytest11 entry point."""\n'
+"""The conftest.py of a pytester project (the checkout's own wires only its client fixtures)."""
 
 ContractEditor = Callable[[str, Callable[[Any], Any]], Path]
 

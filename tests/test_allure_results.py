@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from infracore_verify import __version__
-from infracore_verify.contracts import SUITE_ROOT, Contracts
-from infracore_verify.plugin import contracts_digest
-from infracore_verify.receipt import git_revision
-from infracore_verify.report import categories
-from tests.conftest import ContractEditor
+from infracore_verify.contracts.sets import SUITE_ROOT, Contracts
+from infracore_verify.plugin.core import contracts_digest
+from infracore_verify.reporting.allure import categories
+from infracore_verify.reporting.receipt import git_revision
+from tests.conftest import PROJECT_CONFTEST, ContractEditor
 
 RUNBOOK = "https://runbook.invalid/ops#{id}"
 GAPS = "https://gaps.invalid/browse/{id}"
@@ -37,7 +37,7 @@ CATEGORY_NAMES = [
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project: plugin conftest, gates/ and smoke/."""
-    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
     for folder in ("gates", "smoke"):
         (pytester.path / folder).mkdir()
         shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")

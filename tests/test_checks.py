@@ -13,11 +13,11 @@ from typing import NamedTuple
 
 import pytest
 
-from infracore_verify.checks import NATIVE, ContractView
-from infracore_verify.classify import Classifier
-from infracore_verify.contracts import Contracts
-from infracore_verify.engine import Engine, GateResult
-from infracore_verify.model import Gate, Registry, ring_budgets
+from infracore_verify.contracts.model import Gate, Registry, ring_budgets
+from infracore_verify.contracts.sets import Contracts
+from infracore_verify.gates.checks import NATIVE, ContractView
+from infracore_verify.gates.classify import Classifier
+from infracore_verify.gates.engine import Engine, GateResult
 
 OpenContracts = Callable[[], Contracts]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infracore_verify.checks.secrets_scan import check_no_secret_output, scan_source
+from infracore_verify.gates.checks.secrets_scan import check_no_secret_output, scan_source
 
 BAD = """import logging, sys, os
 log = logging.getLogger(__name__)

@@ -11,13 +11,21 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from fixtures.cloudflare import (
+from infracore_verify.clients.cloudflare import (
     CloudflareAuthMissingError,
     CloudflareClient,
     CloudflareEnvelope,
     token_health,
 )
-from fixtures.http import USER_AGENT, ApiError, Limits, LimitsError, MissingSettingError, Sleep, parse_retry_after
+from infracore_verify.clients.http import (
+    USER_AGENT,
+    ApiError,
+    Limits,
+    LimitsError,
+    MissingSettingError,
+    Sleep,
+    parse_retry_after,
+)
 from tests.conftest import base
 
 pytestmark = pytest.mark.timeout(20)

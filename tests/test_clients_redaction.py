@@ -7,11 +7,11 @@ import socket
 import pytest
 from pytest_httpserver import HTTPServer
 
-from fixtures.authentik import AuthentikClient
-from fixtures.cloudflare import CloudflareClient
-from fixtures.http import ApiError, ApiResult, Limits
-from fixtures.infisical import LOGIN_PATH, InfisicalClient
-from fixtures.vaultwarden import VaultwardenClient
+from infracore_verify.clients.authentik import AuthentikClient
+from infracore_verify.clients.cloudflare import CloudflareClient
+from infracore_verify.clients.http import ApiError, ApiResult, Limits
+from infracore_verify.clients.infisical import LOGIN_PATH, InfisicalClient
+from infracore_verify.clients.vaultwarden import VaultwardenClient
 from infracore_verify.redact import MASK
 from tests.conftest import base
 

@@ -10,10 +10,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
-from fixtures.authentik import AuthentikClient, health_state
-from fixtures.http import ApiError, Limits, MissingSettingError
-from fixtures.infisical import LOGIN_PATH, InfisicalClient, InfisicalSecretMissingError
-from fixtures.vaultwarden import VaultwardenClient
+from infracore_verify.clients.authentik import AuthentikClient, health_state
+from infracore_verify.clients.http import ApiError, Limits, MissingSettingError
+from infracore_verify.clients.infisical import LOGIN_PATH, InfisicalClient, InfisicalSecretMissingError
+from infracore_verify.clients.vaultwarden import VaultwardenClient
 from infracore_verify.redact import MASK, REDACTOR
 from tests.conftest import base
 

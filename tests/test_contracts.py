@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from infracore_verify.contracts import BUNDLED_CONTRACTS, FILES, Contracts
-from infracore_verify.loader import load_document
+from infracore_verify.contracts.loader import load_document
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, FILES, Contracts
 
 SCHEMAS = sorted((BUNDLED_CONTRACTS / "schemas").glob("*.schema.json"))
 

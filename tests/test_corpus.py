@@ -25,10 +25,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infracore_verify import loader
-from infracore_verify.contracts import BUNDLED_CONTRACTS, FILES, SUITE_ROOT, Contracts, ContractsPathError
-from infracore_verify.loader import Document
-from infracore_verify.model import Registry
+from infracore_verify.contracts import loader
+from infracore_verify.contracts.loader import Document
+from infracore_verify.contracts.model import Registry
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, FILES, SUITE_ROOT, Contracts, ContractsPathError
+from tests.conftest import PROJECT_CONFTEST
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = "expected.txt"
@@ -283,7 +284,7 @@ def test_harmless_variants_still_load(text: str, tmp_path: Path, yaml_loader: st
 
 def _suite(pytester: pytest.Pytester, case: Case) -> Path:
     """Lays out a pytester project with the plugin, the gate tests and a contract set holding the bad file."""
-    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
     shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "test_gates.py")
     contracts_dir = pytester.path / "contracts"
     shutil.copytree(BUNDLED_CONTRACTS, contracts_dir)

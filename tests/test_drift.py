@@ -21,17 +21,18 @@ from typing import Any
 import pytest
 import yaml
 
-from fixtures.authentik import AuthentikClient
-from fixtures.capture import capture, dump_baseline, load_baseline, write_baseline
-from fixtures.cloudflare import CloudflareClient
-from fixtures.http import Limits
-from fixtures.infisical import InfisicalClient
-from fixtures.probes import ProbeContext, ProbeSetupError, Slo, run_probe
-from fixtures.sandbox import IngressRuleSeed, Sandbox, SandboxSeed, parse_fault_spec
-from fixtures.vaultwarden import VaultwardenClient
-from infracore_verify.contracts import BUNDLED_CONTRACTS, SUITE_ROOT, Contracts
-from infracore_verify.drift import Change, DriftContractError, DriftMatrix, Expected, drift_matrix, write_report
+from infracore_verify.clients.authentik import AuthentikClient
+from infracore_verify.clients.cloudflare import CloudflareClient
+from infracore_verify.clients.http import Limits
+from infracore_verify.clients.infisical import InfisicalClient
+from infracore_verify.clients.vaultwarden import VaultwardenClient
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, SUITE_ROOT, Contracts
 from infracore_verify.redact import REDACTOR, Redactor
+from infracore_verify.sandbox import IngressRuleSeed, Sandbox, SandboxSeed, parse_fault_spec
+from infracore_verify.smoke.capture import capture, dump_baseline, load_baseline, write_baseline
+from infracore_verify.smoke.drift import Change, DriftContractError, DriftMatrix, Expected, drift_matrix, write_report
+from infracore_verify.smoke.probes import ProbeContext, ProbeSetupError, Slo, run_probe
+from tests.conftest import PROJECT_CONFTEST
 
 TUNNEL_ID = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 NEW_TUNNEL_ID = "0f0e0d0c-0b0a-4909-8807-060504030201"
@@ -289,9 +290,13 @@ def test_baseline_file_is_dated_stable_yaml_that_round_trips(tmp_path: Path) -> 
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Runs `python -m fixtures.capture` (bounded)."""
+    """Runs `python -m infracore_verify.smoke.capture` (bounded)."""
     return subprocess.run(
-        [sys.executable, "-m", "fixtures.capture", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-m", "infracore_verify.smoke.capture", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
     )
 
 
@@ -553,7 +558,7 @@ def test_probe_unreadable_declared_attribute_fails_with_its_class() -> None:
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project (both plugins, gates and smoke, contracts)."""
-    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
     for folder in ("gates", "smoke"):
         (pytester.path / folder).mkdir()
         shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")
@@ -566,7 +571,7 @@ SEEDED_SANDBOX = '''
 
 import dataclasses
 
-from fixtures.sandbox import IngressRuleSeed, Sandbox, SandboxSeed
+from infracore_verify.sandbox import IngressRuleSeed, Sandbox, SandboxSeed
 
 
 @pytest.fixture(scope="session")

@@ -17,14 +17,14 @@ from typing import TypeVar
 
 import pytest
 
-from fixtures.authentik import AuthentikClient
-from fixtures.cloudflare import CloudflareClient
-from fixtures.http import ApiClient, ApiResult, Limits
-from fixtures.infisical import LOGIN_PATH, InfisicalClient
-from fixtures.probes import schema_problem
-from fixtures.sandbox import FaultSpec, RecordedRequest, Sandbox
-from fixtures.vaultwarden import TOKEN_PATH, VaultwardenClient
+from infracore_verify.clients.authentik import AuthentikClient
+from infracore_verify.clients.cloudflare import CloudflareClient
+from infracore_verify.clients.http import ApiClient, ApiResult, Limits
+from infracore_verify.clients.infisical import LOGIN_PATH, InfisicalClient
+from infracore_verify.clients.vaultwarden import TOKEN_PATH, VaultwardenClient
 from infracore_verify.redact import MASK
+from infracore_verify.sandbox import FaultSpec, RecordedRequest, Sandbox
+from infracore_verify.smoke.probes import schema_problem
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from infracore_verify import ledger as ledger_module
-from infracore_verify.contracts import SUITE_ROOT
-from infracore_verify.ledger import (
+from infracore_verify.contracts.sets import SUITE_ROOT
+from infracore_verify.recovery import ledger as ledger_module
+from infracore_verify.recovery.ledger import (
     Decision,
     Ledger,
     LedgerBusyError,
@@ -352,7 +352,7 @@ def test_cooldown_holds_across_two_ledger_instances(ledger_path: Path, clock: Fa
 _WORKER = """
 import sys, time
 from pathlib import Path
-from infracore_verify.ledger import Ledger, Safety
+from infracore_verify.recovery.ledger import Ledger, Safety
 ledger_path, ready, go = (Path(a) for a in sys.argv[1:4])
 ledger = Ledger(ledger_path, lock_timeout=20)
 ready.touch()

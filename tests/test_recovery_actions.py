@@ -2,7 +2,7 @@
 
 The only fake is a stand-in `docker` executable (first on PATH, locally and in SSH sessions) that records
 its argv and working directory and marks the service healthy; command building, execution, the fallback,
-verification polling and the results are the real code of `fixtures.recovery`.
+verification polling and the results are the real code of `infracore_verify.recovery.actions`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from fixtures.recovery import (
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
+from infracore_verify.recovery.actions import (
     LAUNCHD_MISSING,
     ActionOutcome,
     RecoveryContext,
@@ -37,7 +38,6 @@ from fixtures.recovery import (
     porcelain_paths,
     safe_url,
 )
-from infracore_verify.contracts import BUNDLED_CONTRACTS
 from infracore_verify.redact import REDACTOR
 
 if TYPE_CHECKING:

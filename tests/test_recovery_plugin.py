@@ -20,8 +20,9 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from fixtures.sandbox import Sandbox
-from infracore_verify.contracts import SUITE_ROOT
+from infracore_verify.contracts.sets import SUITE_ROOT
+from infracore_verify.sandbox import Sandbox
+from tests.conftest import PROJECT_CONFTEST
 
 if TYPE_CHECKING:
     from tests.sshd import SshServer
@@ -82,7 +83,7 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIn:
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
     for folder in ("gates", "smoke", "recovery"):
         (pytester.path / folder).mkdir()
         shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")

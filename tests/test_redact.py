@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infracore_verify.contracts import SUITE_ROOT
+from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.redact import MASK, REDACTOR, Redactor, install_log_masking, scrub_tree
+from tests.conftest import PROJECT_CONFTEST
 
 CANARY = "canary-S3cr3t-0f-the-d4y-7f1c9e"
 
@@ -116,7 +117,7 @@ def test_canary(planted):
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_planted_secret_never_reaches_an_artifact(pytester: pytest.Pytester, workers: list[str]) -> None:
     """Keeps a planted secret out of the terminal, JUnit XML, Allure results and the receipt, under -vv --tb=long."""
-    pytester.makeconftest('pytest_plugins = ["infracore_verify.plugin"]\n')
+    pytester.makeconftest(PROJECT_CONFTEST)
     shutil.copytree(SUITE_ROOT / "contracts", pytester.path / "contracts")
     pytester.makepyfile(test_canary=CANARY_TEST)
     result = pytester.runpytest_subprocess(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infracore_verify.contracts import BUNDLED_CONTRACTS
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 

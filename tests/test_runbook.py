@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infracore_verify.classify import Classifier
-from infracore_verify.contracts import BUNDLED_CONTRACTS, SUITE_ROOT
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, SUITE_ROOT
+from infracore_verify.gates.classify import Classifier
 
 RUNBOOK = SUITE_ROOT / "docs" / "runbook.md"
 
@@ -65,7 +65,7 @@ PROBE_CLASSES = (
     "unhealthy",
     "gate_bug",
 )
-"""Probe and client failure classes: the fixtures/http.py table, fixtures/probes.py and the README."""
+"""Probe and client failure classes: the clients/http.py table, smoke/probes.py and the README."""
 
 PYTEST_CORE_OPTIONS = frozenset({"--alluredir"})
 """Long options of pytest and its plugins (not the suite's) that runbook commands may use."""
@@ -334,9 +334,9 @@ def test_failure_class_has_a_row(table: str, failure_class: str) -> None:
 
 
 def _http_docstring_classes() -> set[str]:
-    import fixtures.http
+    import infracore_verify.clients.http
 
-    doc = fixtures.http.__doc__ or ""
+    doc = infracore_verify.clients.http.__doc__ or ""
     block = doc.split("Failure classes", 1)[1].split("Retry policy", 1)[0]
     return {m[1] for m in re.finditer(r"^ {4}([a-z_<>]+) {2,}", block, re.MULTILINE)}
 
@@ -354,26 +354,34 @@ _CLIENT_CLASS_PATTERNS = (
     r'verdict, failure_class = "fail", "([a-z0-9_]+)"',
     r'"unknown", "fail", "([a-z0-9_]+)"',
 )
-_CLIENT_MODULES = ("http", "cloudflare", "vaultwarden", "infisical", "authentik", "probes", "runner")
+_CLIENT_MODULES = (
+    "clients/http",
+    "clients/cloudflare",
+    "clients/vaultwarden",
+    "clients/infisical",
+    "clients/authentik",
+    "smoke/probes",
+    "smoke/runner",
+)
 
 
 def code_classes() -> Iterator[tuple[str, str]]:
     """Yield (class, where) for every failure class literal the clients, probes and classifier produce."""
     for name in _CLIENT_MODULES:
-        path = SUITE_ROOT / "fixtures" / f"{name}.py"
+        path = SUITE_ROOT / "infracore_verify" / f"{name}.py"
         source = path.read_text(encoding="utf-8")
         for pattern in _CLIENT_CLASS_PATTERNS:
             for match in re.finditer(pattern, source):
-                yield re.sub(r"^http_\d+$", "http_<code>", match[1]), f"fixtures/{name}.py"
+                yield re.sub(r"^http_\d+$", "http_<code>", match[1]), f"infracore_verify/{name}.py"
         if re.search(r'f"http_\{', source):
-            yield "http_<code>", f"fixtures/{name}.py"
+            yield "http_<code>", f"infracore_verify/{name}.py"
     for found in _http_docstring_classes():
-        yield found, "fixtures/http.py docstring"
+        yield found, "infracore_verify/clients/http.py docstring"
     for literal in re.findall(r'"([a-z_]+)"', inspect.getsource(Classifier.classify)):
-        yield literal, "infracore_verify/classify.py"
-    report = (SUITE_ROOT / "infracore_verify" / "report.py").read_text(encoding="utf-8")
+        yield literal, "infracore_verify/gates/classify.py"
+    report = (SUITE_ROOT / "infracore_verify" / "reporting" / "allure.py").read_text(encoding="utf-8")
     for literal in re.findall(r'"failure_class",\s*"([a-z0-9_]+)"', report):
-        yield literal, "infracore_verify/report.py"
+        yield literal, "infracore_verify/reporting/allure.py"
 
 
 def test_classes_in_code_are_in_the_runbook_tables() -> None:
@@ -401,7 +409,7 @@ def _pytest_commands(book: Runbook) -> list[str]:
 
 def _suite_options() -> set[str]:
     options: set[str] = set()
-    for path in [*(SUITE_ROOT / "infracore_verify").glob("*.py"), *(SUITE_ROOT / "fixtures").glob("*.py")]:
+    for path in (SUITE_ROOT / "infracore_verify").rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         options |= set(re.findall(r'addoption\(\s*"(--[a-z][a-z-]*)"', source))
     return options
@@ -497,7 +505,7 @@ def test_address_check_flags_private_ranges(text: str, flagged: bool) -> None:
 def test_runbook_path_is_what_the_report_links() -> None:
     """Lives where the report's default runbook link points: docs/runbook.md of the checkout."""
     assert Path(RUNBOOK).is_file()
-    from infracore_verify import report
+    from infracore_verify.reporting import allure as report
 
     default = getattr(report, "default_runbook_url", None)
     if default is not None:

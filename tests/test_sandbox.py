@@ -15,7 +15,8 @@ import pytest
 import requests
 import yaml
 
-from fixtures.sandbox import (
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
+from infracore_verify.sandbox import (
     CREDENTIAL_NAMES,
     FAULT_KINDS,
     INFISICAL_CREDENTIAL_KEYS,
@@ -28,8 +29,7 @@ from fixtures.sandbox import (
     SandboxSeedError,
     parse_fault_spec,
 )
-from fixtures.sandbox._http import SystemContext
-from infracore_verify.contracts import BUNDLED_CONTRACTS
+from infracore_verify.sandbox._http import SystemContext
 from tests.conftest import ContractEditor
 
 TIMEOUT = 5.0
@@ -983,7 +983,7 @@ def test_parse_fault_spec_rejects_with_guidance(text: str, fragment: str) -> Non
 
 def test_every_fault_kind_is_documented() -> None:
     """Documents every fault kind in the faults module docstring (the command-line help)."""
-    import fixtures.sandbox.faults as faults_module
+    import infracore_verify.sandbox.faults as faults_module
 
     doc = faults_module.__doc__ or ""
     assert all(kind in doc for kind in FAULT_KINDS)

@@ -17,8 +17,8 @@ import yaml
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from fixtures.sandbox import FaultSpec, Sandbox
-from infracore_verify.contracts import BUNDLED_CONTRACTS
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
+from infracore_verify.sandbox import FaultSpec, Sandbox
 
 TIMEOUT = 5.0
 API_SCHEMAS = BUNDLED_CONTRACTS / "schemas" / "api"

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from fixtures.sandbox import FaultSpec, Sandbox
-from infracore_verify.contracts import SUITE_ROOT
+from infracore_verify.contracts.sets import SUITE_ROOT
+from infracore_verify.sandbox import FaultSpec, Sandbox
+from tests.conftest import PROJECT_CONFTEST
 
 ALL_PROBES = [
     "cloudflare.token.verify",
@@ -40,7 +41,7 @@ ALL_PROBES = [
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project (both plugins, gates and smoke, contracts)."""
-    shutil.copy(SUITE_ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
     for folder in ("gates", "smoke"):
         (pytester.path / folder).mkdir()
         shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")

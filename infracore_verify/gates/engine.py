@@ -1,0 +1,202 @@
+"""The gate engine: runs one registry gate (native, script, composite or missing) and returns its result.
+
+pytest-free: the plugin turns a `GateResult` into a test outcome, report attachments and receipt rows.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from infracore_verify.contracts.findings import Finding, render_all
+from infracore_verify.contracts.model import Gate, Registry
+from infracore_verify.contracts.sets import Contracts
+from infracore_verify.gates.checks import NATIVE
+from infracore_verify.gates.checks.base import ContractView, input_documents
+from infracore_verify.gates.classify import Classifier
+from infracore_verify.gates.scripts import run_script, script_problem
+from infracore_verify.smoke.registry import ProbeVerdict
+
+MAX_MESSAGE_FINDINGS = 50
+"""Findings listed in a failure message; the full list goes to the report attachment."""
+
+
+@dataclass
+class GateResult:
+    """The outcome of one gate: verdict, how it ran, its findings, and whether the gate itself is broken."""
+
+    gate: Gate
+    verdict: str
+    """'pass', 'fail' or 'skip'."""
+    kind: str
+    """'native', 'script', 'composite', 'inline' or 'missing'."""
+    findings: list[Finding] = field(default_factory=list)
+    detail: str = ""
+    """One line that says why (for a skip, a script failure or a gate bug)."""
+    output: str = ""
+    """Captured script output."""
+    gate_bug: bool = False
+    parts: list[GateResult] = field(default_factory=list)
+    seconds: float = 0.0
+    failure_class: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Return True when the gate passed."""
+        return self.verdict == "pass"
+
+    def headline(self) -> str:
+        """Return the ops-style first line, e.g. `D127 FAIL: 2 finding(s) [deterministic]`."""
+        if self.verdict == "pass":
+            return f"{self.gate.id} PASS: {self.gate.name}"
+        if self.verdict == "skip":
+            return f"{self.gate.id} SKIP: {self.detail}"
+        what = self.detail or f"{len(self.findings)} finding(s)"
+        return f"{self.gate.id} FAIL: {what} [{self.failure_class}]"
+
+    def message(self) -> str:
+        """Return the failure text shown in the terminal, JUnit and the report."""
+        lines = [self.headline()]
+        shown = sorted(self.findings, key=lambda f: (f.file, f.line, f.path, f.message))[:MAX_MESSAGE_FINDINGS]
+        lines += [f"  {f.render()}" for f in shown]
+        if len(self.findings) > MAX_MESSAGE_FINDINGS:
+            lines.append(f"  ... and {len(self.findings) - MAX_MESSAGE_FINDINGS} more (see the report attachment)")
+        for part in self.parts:
+            lines.append(f"  part {part.headline()}")
+            lines += [f"    {f.render()}" for f in part.findings[:10]]
+        if self.kind == "script" and self.verdict == "fail" and self.output:
+            tail = self.output.rstrip().splitlines()[-20:]
+            lines += ["  script output (last lines):", *(f"    {line}" for line in tail)]
+        if self.verdict == "fail" and self.gate.fix_hint:
+            lines.append(f"  fix hint: {self.gate.fix_hint}")
+        return "\n".join(lines)
+
+    def findings_table(self) -> str:
+        """Return every finding as text, one per line (the report attachment)."""
+        return render_all(self.findings)
+
+
+@dataclass
+class Engine:
+    """Runs gates of one contract set."""
+
+    contracts: Contracts
+    registry: Registry
+    classifier: Classifier
+    budgets: dict[str, int]
+    probe_runner: Callable[[str], ProbeVerdict] | None = None
+    """Runs one smoke probe by id (provided by the smoke fixtures; live gates need it)."""
+
+    def run(self, gate: Gate) -> GateResult:
+        """Run a gate and return its classified result; never raises for a gate's own failure."""
+        started = time.monotonic()
+        result = self._run(gate, set())
+        result.seconds = time.monotonic() - started
+        if result.verdict == "fail":
+            result.failure_class = self.classifier.classify(gate, result.gate_bug)
+        return result
+
+    def _run(self, gate: Gate, active: set[str]) -> GateResult:
+        if gate.composite_of or gate.probes:
+            return self._composite(gate, active)
+        check = NATIVE.get(gate.id)
+        if check is not None:
+            return self._native(gate)
+        if gate.inline:
+            return GateResult(gate, "skip", "inline", detail="inline gate: runs inside surfaces/verify/drift-gate.sh")
+        if gate.check_script:
+            return self._script(gate)
+        return GateResult(
+            gate,
+            "fail",
+            "missing",
+            detail="no implementation (no native check and no check_script)",
+            gate_bug=True,
+        )
+
+    def _native(self, gate: Gate) -> GateResult:
+        check = NATIVE[gate.id]
+        load_errors = [e for doc in input_documents(self.contracts, check.reads) for e in doc.errors]
+        if load_errors:
+            return GateResult(gate, "fail", "native", findings=load_errors)
+        try:
+            findings = list(check.func(ContractView(self.contracts, check.reads)))
+        except Exception as exc:  # a crash is the gate's bug, reported without a traceback
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+            return GateResult(
+                gate,
+                "fail",
+                "native",
+                detail=f"gate crashed: {type(exc).__name__}: {exc} (at {where})",
+                gate_bug=True,
+            )
+        findings = [Finding(f.file, f.line, f.path, f.message, f.fix, gate.id, f.severity) for f in findings]
+        return GateResult(gate, "fail" if findings else "pass", "native", findings=findings)
+
+    def _script(self, gate: Gate) -> GateResult:
+        assert gate.check_script is not None
+        problem = script_problem(self.contracts.root, gate.check_script)
+        if problem:
+            return GateResult(gate, "fail", "script", detail=f"{problem[0]}; {problem[1]}", gate_bug=True)
+        budget = self.budgets.get(gate.ring, self.budgets["deep"])
+        run = run_script(self.contracts.root, gate.check_script, budget)
+        if run.timed_out:
+            return GateResult(
+                gate,
+                "fail",
+                "script",
+                detail=f"timed out after {budget}s (ring {gate.ring})",
+                output=run.output,
+            )
+        if run.returncode != 0:
+            reason = next(
+                (line.strip() for line in reversed(run.output.splitlines()) if line.startswith(f"{gate.id} FAIL")),
+                f"exit code {run.returncode}",
+            )
+            return GateResult(
+                gate, "fail", "script", detail=reason.removeprefix(f"{gate.id} FAIL: "), output=run.output
+            )
+        return GateResult(gate, "pass", "script", output=run.output)
+
+    def _probe(self, probe_id: str) -> GateResult:
+        stub = Gate(probe_id, "smoke probe")
+        if self.probe_runner is None:
+            missing = GateResult(
+                stub,
+                "fail",
+                "probe",
+                detail="live gate without a probe runner (load infracore_verify.plugin.smoke)",
+                gate_bug=True,
+            )
+            missing.failure_class = "gate_bug"
+            return missing
+        outcome = self.probe_runner(probe_id)
+        result = GateResult(stub, outcome.verdict, "probe", detail=outcome.message)
+        result.failure_class = outcome.failure_class or "" if outcome.verdict == "fail" else ""
+        return result
+
+    def _composite(self, gate: Gate, active: set[str]) -> GateResult:
+        parts: list[GateResult] = []
+        for part_id in gate.composite_of:
+            part = self.registry.by_id.get(part_id)
+            if part is None or part_id in active | {gate.id}:
+                why = "is not registered" if part is None else "forms a composite cycle"
+                stub = Gate(part_id, part.name if part else part_id)
+                parts.append(GateResult(stub, "fail", "missing", detail=f"part {part_id} {why}", gate_bug=True))
+                continue
+            result = self._run(part, active | {gate.id})
+            result.failure_class = self.classifier.classify(part, result.gate_bug) if result.verdict == "fail" else ""
+            parts.append(result)
+        parts += [self._probe(probe_id) for probe_id in gate.probes]
+        own = self._native(gate) if gate.id in NATIVE else None
+        failed = [p for p in parts if p.verdict == "fail"] + ([own] if own and own.verdict == "fail" else [])
+        result = GateResult(gate, "fail" if failed else "pass", "composite", parts=parts)
+        if own is not None:
+            result.findings = own.findings
+        if failed:
+            result.detail = f"{len(failed)} of {len(parts) + (own is not None)} part(s) failed"
+            result.gate_bug = all(p.gate_bug for p in failed)
+        return result
