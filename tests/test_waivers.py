@@ -220,7 +220,7 @@ def test_passing_gate_with_open_gap_is_flagged_closable(
         f"D127 passes but open gap {GAP_ID} (owner {OWNER}, review by {review}) still links it; the gap may be "
         f"closable: set status: fixed at {shown}:{gap_line(contracts_dir, index, 'status')} $.gaps[{index}].status"
     )
-    assert any(line.endswith(f"test_gates.py:11: PytestWarning: {warning}") for line in result.stdout.lines)
+    assert any(line.endswith(f"test_gates.py:9: PytestWarning: {warning}") for line in result.stdout.lines)
     result.stdout.fnmatch_lines(
         [
             "wrapper: total=1 pass=1 fail=0",
