@@ -345,7 +345,7 @@ def sequential_worker(contracts_path: Path, latency: float) -> dict[str, Any]:
     from infracore_verify.clients.vaultwarden import VaultwardenClient
     from infracore_verify.contracts.model import mapping
     from infracore_verify.contracts.sets import Contracts
-    from infracore_verify.plugin.smoke import CLIENT_CREDENTIALS
+    from infracore_verify.plugin.fixtures import CLIENT_CREDENTIALS
     from infracore_verify.sandbox import FaultSpec, Sandbox, SandboxSeed
     from infracore_verify.smoke.probes import ProbeContext, ProbeSetupError, Slo, run_probe
     from infracore_verify.smoke.registry import load_probes

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
+from infracore_verify.reporting.receipt import RECEIPT_SCHEMA
 
 pytest_plugins = ["pytester", "tests.skip_policy"]
 
@@ -84,3 +87,24 @@ def base(server: HTTPServer) -> str:
     url = server.url_for("/").rstrip("/")
     assert url.startswith("http://127.0.0.1:")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _receipts_follow_their_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Validates every receipt a test wrote (below its tmp_path or pytester directory) against receipt.schema.json."""
+    roots: list[Path] = []
+    if "tmp_path" in request.fixturenames:
+        roots.append(request.getfixturevalue("tmp_path"))
+    if "pytester" in request.fixturenames:
+        roots.append(request.getfixturevalue("pytester").path)
+    yield
+    if not roots:
+        return
+    validator = jsonschema.Draft202012Validator(json.loads(RECEIPT_SCHEMA.read_text(encoding="utf-8")))
+    for root in roots:
+        for path in sorted(root.rglob("receipts/*.json")):
+            if path.name.endswith(".drift.json"):
+                continue
+            data = json.loads(path.read_text(encoding="utf-8"))
+            problems = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(data)]
+            assert problems == [], f"{path} does not follow {RECEIPT_SCHEMA.name}: {problems[:5]}"

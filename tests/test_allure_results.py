@@ -14,7 +14,7 @@ import pytest
 
 from infracore_verify import __version__
 from infracore_verify.contracts.sets import SUITE_ROOT, Contracts
-from infracore_verify.plugin.core import contracts_digest
+from infracore_verify.plugin.receipt import contracts_digest
 from infracore_verify.reporting.allure import categories
 from infracore_verify.reporting.receipt import git_revision
 from tests.conftest import PROJECT_CONFTEST, ContractEditor

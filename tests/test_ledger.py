@@ -18,9 +18,9 @@ from filelock import FileLock
 from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.recovery import ledger as ledger_module
 from infracore_verify.recovery.ledger import (
-    Decision,
     Ledger,
     LedgerBusyError,
+    LedgerDecision,
     LedgerUsageError,
     Safety,
     effective_safety,
@@ -91,7 +91,7 @@ def canary() -> Iterator[str]:
     REDACTOR.forget_all()
 
 
-def begin(ledger: Ledger, safety: Safety = RESTART, *, action: str = ACTION, dry_run: bool = False) -> Decision:
+def begin(ledger: Ledger, safety: Safety = RESTART, *, action: str = ACTION, dry_run: bool = False) -> LedgerDecision:
     """Begin `action` with a fixed run key and trigger."""
     return ledger.begin(
         action, safety, run_key="CAP-20261126-134000__verify.run__Rtest", trigger="D149", dry_run=dry_run

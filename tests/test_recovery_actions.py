@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -23,14 +24,19 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from infracore_verify.contracts.model import RECOVERY_TYPES
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
 from infracore_verify.recovery.actions import (
+    ACTION_TYPES,
     LAUNCHD_MISSING,
     ActionOutcome,
+    ActionRegistry,
+    DuplicateActionTypeError,
     RecoveryContext,
     RecoveryError,
     RecoveryUnsupportedTypeError,
     StepRecord,
+    action_type,
     dry_run,
     execute,
     glob_regex,
@@ -992,3 +998,59 @@ def test_an_unknown_type_is_rejected_with_the_supported_ones() -> None:
         "contracts/recovery.actions.yaml action 'odd' recovery.type: unsupported recovery type 'reboot'; use one of "
         "docker_compose_restart, capability_retry, alert_only, launchd_restart, capability_commit"
     )
+
+
+# -- the registry of recovery types -----------------------------------------------------------------------
+
+
+def schema_recovery_types() -> tuple[str, ...]:
+    """Return the recovery types the recovery.actions schema names for recovery.type, in its order.
+
+    An enum when the schema has one; else the "supported: a, b, c." list of the field's description (the
+    field takes any string so that D320 and D901 can name an unsupported type and its fix).
+    """
+    schema = json.loads((BUNDLED_CONTRACTS / "schemas" / "recovery.actions.schema.json").read_text(encoding="utf-8"))
+    field = schema["$defs"]["action"]["properties"]["recovery"]["properties"]["type"]
+    if "enum" in field:
+        return tuple(field["enum"])
+    listed = re.search(r"supported: ([a-z_]+(?:, [a-z_]+)*)\.", field["description"])
+    assert listed, f"recovery.type of the schema lists no supported types: {field['description']!r}"
+    return tuple(listed.group(1).split(", "))
+
+
+def test_the_registry_the_model_and_the_schema_name_the_same_recovery_types() -> None:
+    """One list: every registered type is in RECOVERY_TYPES and the schema, in the same order, and nothing else."""
+    assert ACTION_TYPES.names() == RECOVERY_TYPES == schema_recovery_types()
+    assert "capability_rerun" not in ACTION_TYPES
+
+
+class Impostor:
+    """A recovery type that must not get a name that is already taken."""
+
+    def plan(self, ctx: RecoveryContext) -> list[StepRecord]:
+        return []
+
+    def execute(self, ctx: RecoveryContext) -> ActionOutcome:
+        return ActionOutcome("recovered", [], "", "")
+
+
+def test_registering_a_recovery_type_twice_raises() -> None:
+    with pytest.raises(DuplicateActionTypeError) as caught:
+        action_type("alert_only")(Impostor)
+
+    assert (
+        str(caught.value)
+        == "recovery type 'alert_only' is already registered by AlertOnly; Impostor needs another name"
+    )
+    assert ACTION_TYPES.names() == RECOVERY_TYPES
+    assert plan(context({"id": "a", "recovery": {"type": "alert_only"}}))[0].kind == "http"
+
+
+def test_a_registry_takes_each_name_once() -> None:
+    registry = ActionRegistry()
+    assert registry.register("noop")(Impostor) is Impostor
+
+    with pytest.raises(DuplicateActionTypeError):
+        registry.register("noop")(Impostor)
+    assert registry.names() == ("noop",)
+    assert isinstance(registry.get("noop"), Impostor)

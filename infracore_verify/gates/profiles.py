@@ -112,3 +112,10 @@ def resolve_release(registry: Registry) -> Selection:
     if not ids:
         raise SelectionError("the registry has no active gate", "add a gate that is not retired")
     return Selection("release", ids, "deep", "gate.registry.yaml (all active gates)")
+
+
+def widest_ring(ids: list[str] | tuple[str, ...], registry: Registry, budgets: dict[str, int]) -> str:
+    """Return the ring with the largest budget among the gates (deep when none is known)."""
+    rings = [registry.by_id[g].ring for g in ids if g in registry.by_id]
+    known = [r for r in rings if r in budgets] or ["deep"]
+    return max(known, key=lambda r: budgets[r])

@@ -16,20 +16,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from infracore_verify.clients.credentials import CredentialResolver
 from infracore_verify.contracts.findings import did_you_mean, render_all
 from infracore_verify.contracts.model import as_list, mapping
-from infracore_verify.plugin.core import RECOVERY_PROPERTY, STATE
-from infracore_verify.plugin.smoke import Environment
+from infracore_verify.plugin.fixtures import Environment
+from infracore_verify.plugin.state import RECOVERY_PROPERTY, STATE, item_mark, reports_dir
 from infracore_verify.recovery.ledger import Ledger, effective_safety
 from infracore_verify.redact import REDACTOR
 from infracore_verify.reporting import allure as report
 from infracore_verify.smoke.probes import ProbeContext, Slo, run_probe
 from infracore_verify.smoke.registry import load_probes
+
+if TYPE_CHECKING:
+    from infracore_verify.contracts.loader import Document
+    from infracore_verify.contracts.sets import Contracts
+    from infracore_verify.recovery.actions import RecoveryContext, StepRecord
+    from infracore_verify.recovery.ledger import LedgerDecision
 
 DEFAULT_LEDGER = Path("recovery") / "ledger.jsonl"
 """Below the reports directory unless the environment file or --recovery-ledger says otherwise."""
@@ -130,13 +136,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     actions, problem = _actions(metafunc.config)
     if problem:
-        metafunc.parametrize("recovery_action", [pytest.param(None, id="contracts", marks=pytest.mark.recovery)])
+        metafunc.parametrize(
+            "recovery_action",
+            [pytest.param(None, id="contracts", marks=[pytest.mark.recovery, item_mark("recovery", "contracts")])],
+        )
         return
     links = metafunc.config.stash[STATE].links
     metafunc.parametrize(
         "recovery_action",
         [
-            pytest.param(a, id=a.id, marks=[pytest.mark.recovery, *report.recovery_marks(a.id, a.type, links)])
+            pytest.param(
+                a,
+                id=a.id,
+                marks=[pytest.mark.recovery, item_mark("recovery", a.id), *report.recovery_marks(a.id, a.type, links)],
+            )
             for a in actions
         ],
     )
@@ -183,10 +196,8 @@ def _escalate(ctx: Any, execute: Callable[[Any], Any]) -> str:
 
 
 def _ledger_path(config: pytest.Config, env: Environment) -> Path:
-    from infracore_verify.plugin.core import _reports_dir
-
     option = config.getoption("recovery_ledger") or mapping(env.data.get("recovery")).get("ledger")
-    base = _reports_dir(config)
+    base = reports_dir(config)
     path = Path(option) if option else DEFAULT_LEDGER
     return path if path.is_absolute() else base / path
 
@@ -196,32 +207,47 @@ def _hosts(env: Environment, config: pytest.Config) -> dict[str, dict[str, Any]]
     if env.is_sandbox:
         # The sandbox's stacks live below the reports directory, so a local `docker compose` stand-in has a
         # real directory to run in and nothing outside the checkout is touched.
-        from infracore_verify.plugin.core import _reports_dir
-
-        stacks = _reports_dir(config) / "sandbox" / "stacks"
+        stacks = reports_dir(config) / "sandbox" / "stacks"
         for host in hosts.values():
             host["stacks_dir"] = str(stacks)
     return hosts
 
 
-@pytest.fixture
-def recover(
-    request: pytest.FixtureRequest,
-    infracore_environment: Environment,
-    make_client: Callable[[str], Any],
-    credential_resolver: CredentialResolver,
-    sandbox: Any,
-) -> Recover:
-    """Runs a recovery action when this run's failures (or --recover) call for it, bounded by the ledger."""
-    from infracore_verify.recovery.actions import RecoveryContext, RecoveryError, execute, plan
+@dataclass
+class _Outcome:
+    """What the recover fixture records of one action: its steps, result, detail and verification."""
 
-    config = request.config
-    state = config.stash[STATE]
-    contracts = state.plan.contracts if state.plan is not None else None
-    allow, dry = config.getoption("allow_recovery"), config.getoption("recovery_dry_run")
-    env = infracore_environment
+    steps: list[StepRecord]
+    result: str
+    detail: str
+    verification: str = ""
 
-    def fresh_probe(probe_id: str) -> tuple[bool, str]:
+
+class _Recoverer:
+    """The `recover` fixture's callable: checks the trigger, asks the ledger, runs the action and reports it."""
+
+    def __init__(
+        self,
+        request: pytest.FixtureRequest,
+        env: Environment,
+        make_client: Callable[[str], Any],
+        credential_resolver: CredentialResolver,
+        sandbox: Any,
+    ) -> None:
+        self.request = request
+        self.config = request.config
+        self.state = self.config.stash[STATE]
+        self.contracts = self.state.plan.contracts if self.state.plan is not None else None
+        self.allow = self.config.getoption("allow_recovery")
+        self.dry = self.config.getoption("recovery_dry_run")
+        self.env = env
+        self.make_client = make_client
+        self.credential_resolver = credential_resolver
+        self.sandbox = sandbox
+
+    def fresh_probe(self, probe_id: str) -> tuple[bool, str]:
+        """Run one smoke probe now; return (passed, its message)."""
+        contracts = self.contracts
         assert contracts is not None
         probes = {p.id: p for p in load_probes(contracts)[0]}
         probe = probes.get(probe_id)
@@ -232,55 +258,64 @@ def recover(
             probe.id,
             probe.implementation,
             probe.system,
-            ProbeContext(make_client, inventory.data if inventory.ok else {}),
+            ProbeContext(self.make_client, inventory.data if inventory.ok else {}),
             Slo(),
         )
         return outcome.verdict == "pass", outcome.message
 
-    def run(action: RecoveryAction) -> dict[str, Any]:
-        if action is None or contracts is None:
+    def _verifier(self, probe_ids: tuple[str, ...]) -> Callable[[], tuple[bool, str]]:
+        """Return the verification of an action: all its trigger probes pass when run afresh."""
+
+        def verify() -> tuple[bool, str]:
+            if not probe_ids:
+                return False, "no trigger.probe_ids to verify the recovery with"
+            results = [self.fresh_probe(p) for p in probe_ids]
+            return all(ok for ok, _ in results), "; ".join(text for _, text in results)
+
+        return verify
+
+    def _trigger(self, action: RecoveryAction) -> str:
+        """Return what triggered the action; fail or skip the test when it cannot or need not run."""
+        if action is None or self.contracts is None:
             pytest.fail("no recovery action can run: recovery.actions.yaml does not load", pytrace=False)
-        if not allow and not dry:
+        if not self.allow and not self.dry:
             pytest.skip("pass --allow-recovery to run")
-        trigger = _trigger(action, _failures(config), _named(config))
+        trigger = _trigger(action, _failures(self.config), _named(self.config))
         if trigger is None:
             if action.manual_only or not (action.gate_ids or action.probe_ids):
                 pytest.skip(f"manual only: run it with --recover {action.id}")
             pytest.skip(
                 "not triggered: none of " + ", ".join((*action.gate_ids, *action.probe_ids)) + " failed in this run"
             )
-        recovery_doc = contracts.doc("recovery")
-        defaults = mapping(recovery_doc.data.get("defaults")) if recovery_doc.ok else {}
-        safety = effective_safety(action.raw, defaults)
-        ledger = Ledger(_ledger_path(config, env))
-        alert_url = credential_resolver.resolve(
+        return trigger
+
+    def _context(
+        self, action: RecoveryAction, trigger: str, contracts: Contracts, recovery_doc: Document
+    ) -> RecoveryContext:
+        """Return the action's RecoveryContext (creating a sandbox stack directory when one is needed)."""
+        from infracore_verify.recovery.actions import RecoveryContext
+
+        env = self.env
+        alert_url = self.credential_resolver.resolve(
             mapping(env.data.get("alerting")).get("webhook_url"), "alerting.webhook_url"
         )
-        verify_probes = action.probe_ids
-
-        def verify() -> tuple[bool, str]:
-            if not verify_probes:
-                return False, "no trigger.probe_ids to verify the recovery with"
-            results = [fresh_probe(p) for p in verify_probes]
-            return all(ok for ok, _ in results), "; ".join(text for _, text in results)
-
         settings = mapping(env.data.get("recovery"))
-        subprocess_env = dict(os.environ, INFRACORE_RUN_KEY=state.run_key)
-        if sandbox is not None:
-            subprocess_env["INFRACORE_SANDBOX_URLS"] = json.dumps(sandbox.base_urls)
+        subprocess_env = dict(os.environ, INFRACORE_RUN_KEY=self.state.run_key)
+        if self.sandbox is not None:
+            subprocess_env["INFRACORE_SANDBOX_URLS"] = json.dumps(self.sandbox.base_urls)
         capabilities = contracts.doc("capabilities")
-        hosts = _hosts(env, config)
+        hosts = _hosts(env, self.config)
         stack = mapping(action.raw.get("recovery")).get("stack")
         target = hosts.get(str(mapping(action.raw.get("recovery")).get("target")), {})
         if env.is_sandbox and stack and target.get("stacks_dir"):
             (Path(target["stacks_dir"]) / str(stack)).mkdir(parents=True, exist_ok=True)
-        ctx = RecoveryContext(
+        return RecoveryContext(
             action=action.raw,
             hosts=hosts,
-            run_key=state.run_key,
+            run_key=self.state.run_key,
             trigger=trigger,
-            verify=verify,
-            rerun_capability=fresh_probe,
+            verify=self._verifier(action.probe_ids),
+            rerun_capability=self.fresh_probe,
             alert_url=alert_url,
             repo_root=contracts.root,
             capabilities=mapping(capabilities.data.get("capabilities")) if capabilities.ok else {},
@@ -292,62 +327,98 @@ def recover(
             actions_file=recovery_doc.display,
             environment_file=env.display,
         )
-        started = time.monotonic()
-        decision = ledger.begin(action.id, safety, run_key=state.run_key, trigger=trigger, dry_run=dry)
-        row: dict[str, Any] = {"id": action.id, "type": action.type, "trigger": trigger, "attempt": decision.attempt}
+
+    def _perform(self, ctx: RecoveryContext, decision: LedgerDecision) -> _Outcome:
+        """Plan (dry run), skip (suppressed or exhausted) or execute the action as the ledger decided."""
+        from infracore_verify.recovery.actions import RecoveryError, execute, plan
+
         try:
-            if dry:
-                steps = plan(ctx)
-                outcome_result, detail, verification = "dry-run", f"would {decision.kind}: {decision.reason}", ""
-            elif decision.kind in ("suppressed", "exhausted"):
-                steps, outcome_result, detail, verification = [], decision.kind, decision.reason, ""
-            else:
-                outcome = execute(ctx)
-                steps, outcome_result, detail, verification = (
-                    outcome.steps,
-                    outcome.result,
-                    outcome.detail,
-                    outcome.verification,
-                )
+            if self.dry:
+                return _Outcome(plan(ctx), "dry-run", f"would {decision.kind}: {decision.reason}")
+            if decision.kind in ("suppressed", "exhausted"):
+                return _Outcome([], decision.kind, decision.reason)
+            outcome = execute(ctx)
+            return _Outcome(outcome.steps, outcome.result, outcome.detail, outcome.verification)
         except RecoveryError as exc:
-            steps, outcome_result, detail, verification = [], "failed", str(exc), ""
-        commands = [step.description for step in steps]
+            return _Outcome([], "failed", str(exc))
+
+    def __call__(self, action: RecoveryAction) -> dict[str, Any]:
+        """Run the action when this run's failures (or --recover) call for it; return its recovery row."""
+        from infracore_verify.recovery.actions import execute
+
+        trigger = self._trigger(action)
+        contracts = self.contracts
+        assert contracts is not None  # _trigger fails the test without contracts
+        recovery_doc = contracts.doc("recovery")
+        defaults = mapping(recovery_doc.data.get("defaults")) if recovery_doc.ok else {}
+        safety = effective_safety(action.raw, defaults)
+        ledger = Ledger(_ledger_path(self.config, self.env))
+        ctx = self._context(action, trigger, contracts, recovery_doc)
+        started = time.monotonic()
+        decision = ledger.begin(action.id, safety, run_key=self.state.run_key, trigger=trigger, dry_run=self.dry)
+        row: dict[str, Any] = {"id": action.id, "type": action.type, "trigger": trigger, "attempt": decision.attempt}
+        outcome = self._perform(ctx, decision)
+        commands = [step.description for step in outcome.steps]
         entry = ledger.finish(
-            decision, result=outcome_result, duration=time.monotonic() - started, detail=detail, commands=commands
+            decision,
+            result=outcome.result,
+            duration=time.monotonic() - started,
+            detail=outcome.detail,
+            commands=commands,
         )
         escalated = bool(entry.get("escalated")) or decision.escalate
-        if escalated and action.type != "alert_only" and not dry:
+        if escalated and action.type != "alert_only" and not self.dry:
             row["escalation_alert"] = _escalate(ctx, execute)
         row.update(
-            result=outcome_result,
+            result=outcome.result,
             escalated=escalated,
-            detail=REDACTOR.mask(detail),
-            verification=REDACTOR.mask(verification),
+            detail=REDACTOR.mask(outcome.detail),
+            verification=REDACTOR.mask(outcome.verification),
             commands=commands,
             duration_seconds=round(time.monotonic() - started, 3),
             ledger=str(ledger.path),
         )
-        request.node.user_properties.append((RECOVERY_PROPERTY, json.dumps(row)))
-        report.title(f"{action.id} [{'sandbox' if env.is_sandbox else env.name}]")
-        report.label("recovery_result", outcome_result)
-        if escalated:
-            report.label("tag", "escalated")
-        if steps:
-            report.attach_text(
-                "recovery steps (redacted)",
-                REDACTOR.mask(json.dumps([step.__dict__ for step in steps], indent=2, default=str)),
-                extension="json",
-            )
-        if verification:
-            report.attach_text("verification", REDACTOR.mask(verification))
-        message = f"{action.id}: {outcome_result}{' (ESCALATED)' if escalated else ''}: {detail}"
-        if outcome_result == "suppressed":
-            pytest.skip(REDACTOR.mask(message))
-        if outcome_result in ("failed", "exhausted"):
-            lines = [message, *(f"  {s.description} -> {s.returncode}" for s in steps)]
-            if verification:
-                lines.append(f"  verification: {verification}")
-            pytest.fail(REDACTOR.mask("\n".join(lines)), pytrace=False)
+        self.request.node.user_properties.append((RECOVERY_PROPERTY, json.dumps(row)))
+        _report(action, self.env, outcome, escalated)
+        _verdict(action, outcome, escalated)
         return row
 
-    return run
+
+def _report(action: RecoveryAction, env: Environment, outcome: _Outcome, escalated: bool) -> None:
+    """Put the action's title, result, steps and verification in the Allure report."""
+    report.title(f"{action.id} [{'sandbox' if env.is_sandbox else env.name}]")
+    report.label("recovery_result", outcome.result)
+    if escalated:
+        report.label("tag", "escalated")
+    if outcome.steps:
+        report.attach_text(
+            "recovery steps (redacted)",
+            REDACTOR.mask(json.dumps([step.__dict__ for step in outcome.steps], indent=2, default=str)),
+            extension="json",
+        )
+    if outcome.verification:
+        report.attach_text("verification", REDACTOR.mask(outcome.verification))
+
+
+def _verdict(action: RecoveryAction, outcome: _Outcome, escalated: bool) -> None:
+    """Skip a suppressed action, fail a failed or exhausted one; anything else passes."""
+    message = f"{action.id}: {outcome.result}{' (ESCALATED)' if escalated else ''}: {outcome.detail}"
+    if outcome.result == "suppressed":
+        pytest.skip(REDACTOR.mask(message))
+    if outcome.result in ("failed", "exhausted"):
+        lines = [message, *(f"  {s.description} -> {s.returncode}" for s in outcome.steps)]
+        if outcome.verification:
+            lines.append(f"  verification: {outcome.verification}")
+        pytest.fail(REDACTOR.mask("\n".join(lines)), pytrace=False)
+
+
+@pytest.fixture
+def recover(
+    request: pytest.FixtureRequest,
+    infracore_environment: Environment,
+    make_client: Callable[[str], Any],
+    credential_resolver: CredentialResolver,
+    sandbox: Any,
+) -> Recover:
+    """Runs a recovery action when this run's failures (or --recover) call for it, bounded by the ledger."""
+    return _Recoverer(request, infracore_environment, make_client, credential_resolver, sandbox)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infracore_verify.contracts.model import Gate
-from infracore_verify.plugin.core import GateRunner
+from infracore_verify.plugin.state import GateRunner
 
 
 def test_gate(gate: Gate, run_gate: GateRunner) -> None:

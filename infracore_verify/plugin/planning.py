@@ -1,0 +1,106 @@
+"""Gate planning at configure time: the contract set, the profile or --gate selection, usage errors."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from infracore_verify.contracts.findings import render_all
+from infracore_verify.contracts.model import Registry, RunProfiles, Topology, gate_number, ring_budgets
+from infracore_verify.contracts.sets import Contracts, ContractsPathError
+from infracore_verify.gates.classify import Classifier
+from infracore_verify.gates.profiles import (
+    Selection,
+    SelectionError,
+    resolve_domain,
+    resolve_fast,
+    resolve_release,
+    widest_ring,
+)
+from infracore_verify.plugin.state import GatePlan, contracts_path, requested_ids
+
+
+def _closest_ids(wanted: str, registry: Registry) -> str:
+    number = gate_number(wanted)
+    ids = list(registry.by_id)
+    if number >= 0:
+        ids.sort(key=lambda g: (abs(gate_number(g) - number), g))
+    else:
+        ids = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.0)
+    return ", ".join(ids[:3]) or "none"
+
+
+def _load_for_selection(contracts: Contracts) -> tuple[Registry, Topology, RunProfiles]:
+    problems = []
+    for name in ("registry", "topology", "run_profiles"):
+        doc = contracts.doc(name)
+        problems += doc.errors
+    if problems:
+        raise pytest.UsageError("cannot select gates; these contracts do not load:\n" + render_all(problems))
+    return (
+        Registry.from_doc(contracts.doc("registry")),
+        Topology.from_doc(contracts.doc("topology")),
+        RunProfiles.from_doc(contracts.doc("run_profiles")),
+    )
+
+
+def build_plan(config: pytest.Config) -> GatePlan:
+    """Resolve the contract set and the gate selection from the options; raise UsageError when impossible."""
+    try:
+        contracts = Contracts.open(contracts_path(config), config.invocation_params.dir)
+    except ContractsPathError as exc:
+        raise pytest.UsageError(f"--contracts {exc}") from None
+    registry, topology, profiles = _load_for_selection(contracts)
+    budgets = ring_budgets(contracts.doc("ring_policy"))
+    classifier = Classifier.from_doc(contracts.doc("classification"))
+    ids = requested_ids(config)
+    profile, domain = config.getoption("profile"), config.getoption("domain")
+    if ids and (profile or domain):
+        raise pytest.UsageError("--gate cannot be combined with --profile or --domain; use one of them")
+    if domain and profile not in (None, "domain"):
+        raise pytest.UsageError(f"--domain goes with --profile domain, not --profile {profile}")
+    if profile == "domain" and not domain:
+        raise pytest.UsageError("--profile domain needs --domain NAME; domains: " + ", ".join(topology.domains))
+    try:
+        fast = resolve_fast(registry, topology, profiles)
+        explicit = True
+        if ids:
+            selection = _gate_selection(ids, registry, budgets)
+        elif profile == "fast":
+            selection = fast
+        elif domain:
+            selection = resolve_domain(domain, registry, topology, profiles, _domain_profile_ids(contracts))
+        elif profile == "release":
+            selection = resolve_release(registry)
+        else:
+            explicit = False
+            release = resolve_release(registry)
+            rest = [g for g in release.gate_ids if g not in fast.gate_ids]
+            selection = Selection("all", (*fast.gate_ids, *rest), "deep", "gate.registry.yaml (all active gates)")
+    except SelectionError as exc:
+        raise pytest.UsageError(f"empty or invalid selection: {exc}") from None
+    return GatePlan(contracts, registry, topology, profiles, budgets, classifier, fast.gate_ids, selection, explicit)
+
+
+def _gate_selection(ids: list[str], registry: Registry, budgets: dict[str, int]) -> Selection:
+    for gate_id in ids:
+        gate = registry.by_id.get(gate_id)
+        if gate is None:
+            raise pytest.UsageError(
+                f"--gate {gate_id}: no such gate in the registry; closest registered ids: {_closest_ids(gate_id, registry)}"
+            )
+        if gate.retired:
+            raise pytest.UsageError(f"--gate {gate_id}: the gate is retired and never runs")
+    return Selection("gate", tuple(ids), widest_ring(ids, registry, budgets), "--gate")
+
+
+def _domain_profile_ids(contracts: Contracts) -> dict[str, list[str]]:
+    if not contracts.exists("domain_profiles"):
+        return {}
+    doc = contracts.doc("domain_profiles")
+    if not doc.ok:
+        return {}
+    return {
+        str(k): [str(g) for g in (v or {}).get("gate_ids") or []] for k, v in (doc.data.get("domains") or {}).items()
+    }
