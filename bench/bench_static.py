@@ -240,91 +240,89 @@ def main() -> int:
         return 1
 
 
-def _bench(sizes: list[int], repeat: int, *, short: bool, trace: bool, collect: bool) -> int:
-    """Measure every size, print the report and return the exit code (1 on a wrong verdict or a missed target)."""
+def _measure_size(
+    root: Path, n: int, repeat: int, collect_repeat: int | None
+) -> tuple[dict[str, Any], float | None, bool]:
+    """Generate and measure the N=`n` set; print its line; return (worker data, collection seconds, verdicts ok)."""
     import synthetic  # bench/ is on sys.path when this file runs as a script
 
-    collect_repeat = SHORT_COLLECT_REPEAT if short else COLLECT_REPEAT
-    mode = "short (checks that it works; timing targets are information only)" if short else "full"
-    print(
-        f"static gates over synthetic registries: sizes={sizes} repeat={repeat} mode={mode} "
-        f"python={sys.version.split()[0]}"
-    )
-    print(f"cpus={os.cpu_count()}  (times: load = open + load every contract + plan views; gates = every native gate)")
-    print()
-    totals: dict[int, float] = {}
-    results: dict[int, dict[str, Any]] = {}
-    collected: dict[int, float] = {}
     ok = True
-    with tempfile.TemporaryDirectory(prefix="infracore-bench-") as tmp:
-        for n in sizes:
-            root = Path(tmp) / f"n{n}"
-            generated = time.perf_counter()
-            contracts = synthetic.generate(root, n)
-            generated = time.perf_counter() - generated
-            data = _run_worker(contracts, repeat, trace=False)
-            results[n] = data
-            runs = data["runs"]
-            total = [r["total"] for r in runs]
-            totals[n] = min(total)
-            load_min = min(r["load"] for r in runs)
-            gates_min = min(r["gates"] for r in runs)
-            size_kib = (contracts / "gate.registry.yaml").stat().st_size / 1024
-            print(
-                f"N={n:5d}  active={data['active_gates']:5d}  total min {min(total):6.3f}s  median "
-                f"{statistics.median(total):6.3f}s  (load {load_min:6.3f}s, gates {gates_min:6.3f}s)  "
-                f"{min(total) / n * 1000:6.3f} ms/registry gate  maxrss {data['maxrss_kib'] / 1024:6.1f} MiB  "
-                f"registry {size_kib:7.0f} KiB  (generated in {generated:.2f}s)"
-            )
-            if data["active_gates"] != n:
-                print(f"  ERROR: the synthetic set has {data['active_gates']} active gates, not {n}")
-                ok = False
-            for error in runs[0]["load_errors"]:
-                print(f"  LOAD ERROR: {error}")
-                ok = False
-            if collect:
-                collected[n] = _collect_seconds(contracts, root / "reports", n, collect_repeat)
-            for gate_id, message in sorted(data["failures"].items()):
-                print(f"  GATE FAILED on the synthetic set: {gate_id}:\n    " + message.replace("\n", "\n    "))
-                ok = False
+    generated = time.perf_counter()
+    contracts = synthetic.generate(root, n)
+    generated = time.perf_counter() - generated
+    data = _run_worker(contracts, repeat, trace=False)
+    runs = data["runs"]
+    total = [r["total"] for r in runs]
+    load_min = min(r["load"] for r in runs)
+    gates_min = min(r["gates"] for r in runs)
+    size_kib = (contracts / "gate.registry.yaml").stat().st_size / 1024
+    print(
+        f"N={n:5d}  active={data['active_gates']:5d}  total min {min(total):6.3f}s  median "
+        f"{statistics.median(total):6.3f}s  (load {load_min:6.3f}s, gates {gates_min:6.3f}s)  "
+        f"{min(total) / n * 1000:6.3f} ms/registry gate  maxrss {data['maxrss_kib'] / 1024:6.1f} MiB  "
+        f"registry {size_kib:7.0f} KiB  (generated in {generated:.2f}s)"
+    )
+    if data["active_gates"] != n:
+        print(f"  ERROR: the synthetic set has {data['active_gates']} active gates, not {n}")
+        ok = False
+    for error in runs[0]["load_errors"]:
+        print(f"  LOAD ERROR: {error}")
+        ok = False
+    collected = _collect_seconds(contracts, root / "reports", n, collect_repeat) if collect_repeat else None
+    for gate_id, message in sorted(data["failures"].items()):
+        print(f"  GATE FAILED on the synthetic set: {gate_id}:\n    " + message.replace("\n", "\n    "))
+        ok = False
+    return data, collected, ok
 
-        largest = sizes[-1]
-        best = min(results[largest]["runs"], key=lambda r: float(r["total"]))
-        print(f"\nstatic gates run: {len(best['per_gate'])} (every native gate)")
-        for gate_id, probes in sorted(results[largest]["live"].items()):
-            print(
-                f"  {gate_id} is a live gate: its native part is timed and checked; its probes "
-                f"({', '.join(probes)}) are live work and not run here (see bench_smoke.py)"
-            )
-        print(f"slowest static gates at N={largest} (best repetition, ms):")
-        for gate_id, seconds in sorted(best["per_gate"].items(), key=lambda kv: -float(kv[1]))[:SLOWEST_SHOWN]:
-            print(f"  {gate_id:6s} {_fmt_ms(seconds)}")
-        print("  " + "  ".join(f"{g}={s * 1000:.1f}" for g, s in sorted(best["per_gate"].items())))
 
-        if trace:
-            traced = _run_worker(Path(tmp) / f"n{largest}" / "contracts", 1, trace=True)
-            peak = traced["runs"][0]["traced_peak_bytes"]
-            print(
-                f"\nmemory at N={largest}: tracemalloc peak {peak / 1024 / 1024:.1f} MiB of Python allocations during "
-                f"load + gates; process maxrss {results[largest]['maxrss_kib'] / 1024:.1f} MiB (timed run, "
-                "including the interpreter and imports)"
-            )
-            for gate_id, message in sorted(traced["failures"].items()):
-                print(f"  GATE FAILED in the traced run: {gate_id}:\n    " + message.replace("\n", "\n    "))
-                ok = False
-
-    if collected:
+def _print_gates(data: dict[str, Any], largest: int) -> None:
+    """Print the live gates and the slowest static gates of the largest size's best repetition."""
+    best = min(data["runs"], key=lambda r: float(r["total"]))
+    print(f"\nstatic gates run: {len(best['per_gate'])} (every native gate)")
+    for gate_id, probes in sorted(data["live"].items()):
         print(
-            "\nsupplementary (no target): plugin planning + collection of all N gates, pytest --collect-only, best of "
-            f"{collect_repeat} wall:"
+            f"  {gate_id} is a live gate: its native part is timed and checked; its probes "
+            f"({', '.join(probes)}) are live work and not run here (see bench_smoke.py)"
         )
-        for n, seconds in collected.items():
-            print(f"  N={n:5d}  {seconds:6.3f}s")
-        for a, b in itertools.pairwise(sizes):
-            print(f"  growth {a:5d} -> {b:5d}: x{b / a:5.2f} gates, x{collected[b] / collected[a]:5.2f} time")
+    print(f"slowest static gates at N={largest} (best repetition, ms):")
+    for gate_id, seconds in sorted(best["per_gate"].items(), key=lambda kv: -float(kv[1]))[:SLOWEST_SHOWN]:
+        print(f"  {gate_id:6s} {_fmt_ms(seconds)}")
+    print("  " + "  ".join(f"{g}={s * 1000:.1f}" for g, s in sorted(best["per_gate"].items())))
 
+
+def _trace_memory(contracts: Path, largest: int, maxrss_kib: float) -> bool:
+    """Run the largest set once under tracemalloc and print its peak; return False when a gate failed."""
+    traced = _run_worker(contracts, 1, trace=True)
+    peak = traced["runs"][0]["traced_peak_bytes"]
+    print(
+        f"\nmemory at N={largest}: tracemalloc peak {peak / 1024 / 1024:.1f} MiB of Python allocations during "
+        f"load + gates; process maxrss {maxrss_kib / 1024:.1f} MiB (timed run, "
+        "including the interpreter and imports)"
+    )
+    ok = True
+    for gate_id, message in sorted(traced["failures"].items()):
+        print(f"  GATE FAILED in the traced run: {gate_id}:\n    " + message.replace("\n", "\n    "))
+        ok = False
+    return ok
+
+
+def _print_collection(collected: dict[int, float], sizes: list[int], collect_repeat: int) -> None:
+    """Print the supplementary plugin collection timings and their growth."""
+    print(
+        "\nsupplementary (no target): plugin planning + collection of all N gates, pytest --collect-only, best of "
+        f"{collect_repeat} wall:"
+    )
+    for n, seconds in collected.items():
+        print(f"  N={n:5d}  {seconds:6.3f}s")
+    for a, b in itertools.pairwise(sizes):
+        print(f"  growth {a:5d} -> {b:5d}: x{b / a:5.2f} gates, x{collected[b] / collected[a]:5.2f} time")
+
+
+def _targets(totals: dict[int, float], sizes: list[int], short: bool) -> bool:
+    """Print growth, marginal cost and the timing targets; return False when a target is missed (never in short)."""
+    ok = True
     print()
-    smallest = sizes[0]
+    smallest, largest = sizes[0], sizes[-1]
     for a, b in itertools.pairwise(sizes):
         ratio = totals[b] / totals[a]
         print(f"growth {a:5d} -> {b:5d}: x{b / a:5.2f} gates, x{ratio:5.2f} time")
@@ -348,6 +346,39 @@ def _bench(sizes: list[int], repeat: int, *, short: bool, trace: bool, collect: 
             f"targets (4000 gates < {TARGET_SECONDS_4000:.0f} s, time(4000)/time(400) < {MAX_GROWTH_4000_OVER_400:.0f}): "
             "not measured at these sizes; run without --short / --sizes"
         )
+    return ok
+
+
+def _bench(sizes: list[int], repeat: int, *, short: bool, trace: bool, collect: bool) -> int:
+    """Measure every size, print the report and return the exit code (1 on a wrong verdict or a missed target)."""
+    collect_repeat = SHORT_COLLECT_REPEAT if short else COLLECT_REPEAT
+    mode = "short (checks that it works; timing targets are information only)" if short else "full"
+    print(
+        f"static gates over synthetic registries: sizes={sizes} repeat={repeat} mode={mode} "
+        f"python={sys.version.split()[0]}"
+    )
+    print(f"cpus={os.cpu_count()}  (times: load = open + load every contract + plan views; gates = every native gate)")
+    print()
+    totals: dict[int, float] = {}
+    results: dict[int, dict[str, Any]] = {}
+    collected: dict[int, float] = {}
+    ok = True
+    largest = sizes[-1]
+    with tempfile.TemporaryDirectory(prefix="infracore-bench-") as tmp:
+        for n in sizes:
+            data, seconds, size_ok = _measure_size(Path(tmp) / f"n{n}", n, repeat, collect_repeat if collect else None)
+            results[n] = data
+            totals[n] = min(r["total"] for r in data["runs"])
+            if seconds is not None:
+                collected[n] = seconds
+            ok = ok and size_ok
+        _print_gates(results[largest], largest)
+        if trace:
+            contracts = Path(tmp) / f"n{largest}" / "contracts"
+            ok = _trace_memory(contracts, largest, results[largest]["maxrss_kib"]) and ok
+    if collected:
+        _print_collection(collected, sizes, collect_repeat)
+    ok = _targets(totals, sizes, short) and ok
     print("RESULT: " + ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 

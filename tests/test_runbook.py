@@ -360,7 +360,13 @@ _CLIENT_MODULES = (
     "clients/vaultwarden",
     "clients/infisical",
     "clients/authentik",
+    "smoke/context",
     "smoke/probes",
+    "smoke/probes_cloudflare",
+    "smoke/probes_vaultwarden",
+    "smoke/probes_infisical",
+    "smoke/probes_authentik",
+    "smoke/probes_drift",
     "smoke/runner",
 )
 

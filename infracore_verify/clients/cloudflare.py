@@ -151,16 +151,6 @@ class CloudflareClient(ApiClient):
         self._global = (api_email, api_key) if api_email and api_key else None
         self.account_id = account_id or None
 
-    @property
-    def has_token(self) -> bool:
-        """True when an API token is configured."""
-        return self._token is not None
-
-    @property
-    def has_global_key(self) -> bool:
-        """True when both halves of the Global API Key are configured."""
-        return self._global is not None
-
     def _token_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
 

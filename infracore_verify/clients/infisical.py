@@ -26,15 +26,14 @@ from infracore_verify.clients.http import (
     ApiClientError,
     ApiError,
     ApiResult,
-    CachedToken,
     Clock,
     Limits,
     MissingSettingError,
     Sleep,
-    TokenLoginClient,
     redact_body,
     register_credentials,
 )
+from infracore_verify.clients.tokens import CachedToken, TokenLoginClient
 from infracore_verify.redact import REDACTOR
 
 SYSTEM = "infisical"

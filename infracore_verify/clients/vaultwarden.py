@@ -23,15 +23,14 @@ import requests
 
 from infracore_verify.clients.http import (
     ApiResult,
-    CachedToken,
     Clock,
     Limits,
     MissingSettingError,
     Sleep,
-    TokenLoginClient,
     redact_body,
     register_credentials,
 )
+from infracore_verify.clients.tokens import CachedToken, TokenLoginClient
 from infracore_verify.redact import REDACTOR
 
 SYSTEM = "vaultwarden"

@@ -42,7 +42,10 @@ def contracts_digest(contracts: Contracts) -> str:
 def _probe_rows(state: SuiteState) -> list[Row]:
     probes = []
     for probe_id in state.selected_probes or list(state.probe_rows):
-        row = dict(state.probe_rows.get(probe_id) or {"id": probe_id, "verdict": "not-run", "failure_class": None, "message": "not run"})
+        row = dict(
+            state.probe_rows.get(probe_id)
+            or {"id": probe_id, "verdict": "not-run", "failure_class": None, "message": "not run"}
+        )
         row["duration_seconds"] = round(state.durations.get(f"probe:{probe_id}", 0.0), 4)
         probes.append(row)
     return probes
@@ -51,7 +54,10 @@ def _probe_rows(state: SuiteState) -> list[Row]:
 def _gate_rows(plan: GatePlan, state: SuiteState, selected: list[str]) -> list[Row]:
     gates = []
     for gate_id in selected:
-        row = dict(state.rows.get(gate_id) or {"id": gate_id, "verdict": "not-run", "failure_class": None, "message": "not run"})
+        row = dict(
+            state.rows.get(gate_id)
+            or {"id": gate_id, "verdict": "not-run", "failure_class": None, "message": "not run"}
+        )
         if row["verdict"] == "fail" and not row.get("failure_class"):
             gate = plan.registry.by_id.get(gate_id)
             row["failure_class"] = plan.classifier.classify(gate, False) if gate else "gate_bug"

@@ -1,17 +1,12 @@
-"""HTTP plumbing shared by the four emulations: replies, request recording, fault application and servers.
+"""HTTP plumbing shared by the four emulations: replies, request recording and fault application.
 
-Each system is a werkzeug WSGI app (`EmulatedSystem`) served by `werkzeug.serving.make_server` on 127.0.0.1 in
-a daemon thread (`SystemServer`). The request handler subclass only adds bookkeeping (tracking live
-connections so a stop is bounded and complete, keeping the raw header list for recording, turning an aborted
-request into a TCP reset); all HTTP parsing is werkzeug's.
+Each system is a werkzeug WSGI app (`EmulatedSystem`), served on 127.0.0.1 by `_server.SystemServer`.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import logging
 import secrets
 import socket
 import struct
@@ -25,20 +20,16 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from infracore_verify.sandbox._server import LOG, RAW_HEADERS_KEY, RESET_KEY
 from infracore_verify.sandbox.faults import FaultBoard, FaultSpec
-from infracore_verify.sandbox.seed import SandboxError, SandboxSeed
+from infracore_verify.sandbox.seed import SandboxSeed
 
-LOG = logging.getLogger("infracore_verify.sandbox")
 SANDBOX_HEADER = "X-Infracore-Sandbox"
-LOOPBACK = "127.0.0.1"
 MAX_RECORDED = 10_000
 """Recorded requests kept per system; older ones are dropped so a long run stays bounded."""
 MAX_BODY_BYTES = 1 << 20
-_RAW_HEADERS_KEY = "infracore.sandbox.raw_headers"
-_RESET_KEY = "infracore.sandbox.reset"
 
 
 class _AbortConnection(ConnectionResetError):
@@ -265,7 +256,7 @@ class EmulatedSystem:
                 method=request.method,
                 path=request.path,
                 query_string=request.query_string.decode("latin-1"),
-                headers=environ.get(_RAW_HEADERS_KEY) or tuple(request.headers.items()),
+                headers=environ.get(RAW_HEADERS_KEY) or tuple(request.headers.items()),
                 body=body,
                 client=(str(environ.get("REMOTE_ADDR", "")), int(environ.get("REMOTE_PORT") or 0)),
                 received_at=time.time(),
@@ -349,7 +340,7 @@ class EmulatedSystem:
         if isinstance(sock, socket.socket):
             # SO_LINGER 0: the close that follows sends RST instead of FIN.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        environ[_RESET_KEY] = True
+        environ[RESET_KEY] = True
         raise _AbortConnection("connection aborted by the sandbox")
 
 
@@ -378,140 +369,3 @@ def fake_jwt(claims: dict[str, Any]) -> str:
     header = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{header}.{payload}.{_b64(b'sandbox-signature-' + secrets.token_bytes(16))}"
-
-
-class _Tracker:
-    """Live request handlers of one server, so a stop can cut their connections and join their threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.live: dict[int, tuple[threading.Thread, socket.socket]] = {}
-
-
-class _SandboxRequestHandler(WSGIRequestHandler):
-    """werkzeug's handler plus bookkeeping: connection tracking, raw header capture, reset on abort."""
-
-    # Declared here so werkzeug does not set HTTP/1.1 on the shared WSGIRequestHandler class.
-    protocol_version = "HTTP/1.1"
-    tracker: ClassVar[_Tracker]
-    _reset = False
-
-    def setup(self) -> None:
-        super().setup()
-        with self.tracker.lock:
-            self.tracker.live[id(self)] = (threading.current_thread(), self.connection)
-
-    def make_environ(self) -> WSGIEnvironment:
-        environ = super().make_environ()
-        environ[_RAW_HEADERS_KEY] = tuple((str(k), str(v)) for k, v in self.headers.items())
-        return environ
-
-    def connection_dropped(self, error: BaseException, environ: WSGIEnvironment | None = None) -> None:
-        self.close_connection = True
-        if environ is not None and environ.get(_RESET_KEY):
-            self._reset = True
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            if self._reset:
-                # Closing here (linger 0) sends the RST before socketserver's shutdown(SHUT_WR) could send a FIN.
-                self.connection.close()
-            with self.tracker.lock:
-                self.tracker.live.pop(id(self), None)
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        LOG.debug("%s %s", type, message % args if args else message)
-
-
-class SystemServer:
-    """One system's werkzeug server on 127.0.0.1: start on an ephemeral port, stop, restart on the same port."""
-
-    def __init__(self, app: EmulatedSystem) -> None:
-        self.app = app
-        self.port: int | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._tracker = _Tracker()
-        self._handler = type("SandboxHandler", (_SandboxRequestHandler,), {"tracker": self._tracker})
-
-    @property
-    def running(self) -> bool:
-        """Return True while the server accepts connections."""
-        return self._server is not None
-
-    @property
-    def bound_address(self) -> tuple[str, int] | None:
-        """Return the (host, port) the listening socket is bound to, or None while stopped."""
-        if self._server is None:
-            return None
-        host, port = self._server.socket.getsockname()[:2]
-        return str(host), int(port)
-
-    def start(self, rebind_timeout: float = 3.0) -> None:
-        """Bind (port 0 the first time, the same port afterwards) and serve in a daemon thread."""
-        if self._server is not None:
-            return
-        self.app.ctx.stopping = threading.Event()
-        port = self.port or 0
-        if port:
-            _wait_until_bindable(port, rebind_timeout, self.app.name)
-        try:
-            server = make_server(LOOPBACK, port, self.app, threaded=True, request_handler=self._handler)
-        except (OSError, SystemExit) as error:
-            # werkzeug exits (SystemExit) when the port is taken.
-            raise SandboxError(f"{self.app.name}: cannot listen on {LOOPBACK}:{port}: {error}") from None
-        self._server = server
-        self.port = server.port
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sandbox-{self.app.name}-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> list[str]:
-        """Stop serving, cut open connections, join every thread; return the names of threads still alive."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return []
-        deadline = time.monotonic() + timeout
-        self.app.ctx.stopping.set()
-        server.shutdown()
-        server.server_close()
-        self._server = self._thread = None
-        thread.join(max(0.0, deadline - time.monotonic()))
-        leftovers: list[threading.Thread] = [thread] if thread.is_alive() else []
-        while True:
-            with self._tracker.lock:
-                live = list(self._tracker.live.values())
-            if not live or time.monotonic() >= deadline:
-                break
-            for worker, conn in live:
-                with contextlib.suppress(OSError):  # already closed by its handler
-                    conn.shutdown(socket.SHUT_RDWR)
-                worker.join(max(0.0, min(0.5, deadline - time.monotonic())))
-        with self._tracker.lock:
-            leftovers += [worker for worker, _ in self._tracker.live.values() if worker.is_alive()]
-        return [t.name for t in leftovers]
-
-
-def _wait_until_bindable(port: int, timeout: float, system: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((LOOPBACK, port))
-            return
-        except OSError as error:
-            if time.monotonic() >= deadline:
-                raise SandboxError(
-                    f"{system}: cannot restart on {LOOPBACK}:{port}: {error.strerror or error}; "
-                    "another process took the port while the system was down"
-                ) from None
-            time.sleep(0.05)
-        finally:
-            probe.close()

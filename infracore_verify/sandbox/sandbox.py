@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import ClassVar
 
-from infracore_verify.sandbox._http import LOOPBACK, EmulatedSystem, RecordedRequest, SystemContext, SystemServer
+from infracore_verify.sandbox._http import EmulatedSystem, RecordedRequest, SystemContext
+from infracore_verify.sandbox._server import LOOPBACK, SystemServer
 from infracore_verify.sandbox.authentik import Authentik
 from infracore_verify.sandbox.cloudflare import Cloudflare
 from infracore_verify.sandbox.faults import SYSTEMS, FaultBoard, FaultSpec

@@ -3,7 +3,7 @@
 A probe is a smoke capability listed in `infra.core.baseline.contract.yaml`
 (`systems.<s>.lifecycle_requirements.smoke_capabilities`). Its implementation is looked up by the
 capability's `probe` key in `capabilities.yaml` (extension; default: the capability id), so several
-capabilities can share one implementation. The probes themselves live in `fixtures/probes.py`.
+capabilities can share one implementation. The probes themselves live in `smoke/probes.py`.
 """
 
 from __future__ import annotations

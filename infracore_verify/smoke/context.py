@@ -1,0 +1,201 @@
+"""What a smoke probe works with: `ProbeContext`, the schema checks, `Slo`, `ProbeOutcome` and the probe registry.
+
+A probe is a plain function `probe(ctx) -> None` registered with `@probe("<implementation key>")`; registering a
+key twice raises. The implementations live in `probes_<system>.py`; `smoke/probes.py` imports them all and runs
+them (`run_probe`).
+
+Exceptions:
+
+    ProbeFailure        a probe saw something wrong: carries the failure class and the message
+    ProbeSetupError     the probe could not start (a credential or setting is missing); class setup_error
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from infracore_verify.clients.http import ApiResult, Exchange, PagedResult
+from infracore_verify.contracts.model import mapping
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
+from infracore_verify.redact import REDACTOR
+
+API_SCHEMAS = BUNDLED_CONTRACTS / "schemas" / "api"
+
+
+class ProbeFailure(Exception):
+    """A probe saw something wrong: `failure_class` says what kind, the message says what and why."""
+
+    def __init__(self, failure_class: str, message: str) -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
+
+
+class ProbeSetupError(Exception):
+    """The probe could not start: a credential or a setting is missing (never skipped silently)."""
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Latency thresholds from infra.core.slo.yaml, in seconds."""
+
+    warn: float = 3.0
+    incident: float = 7.0
+
+    @classmethod
+    def from_data(cls, data: Any) -> Slo:
+        """Read `budgets.latency_warn_ms` and `latency_incident_ms` (ops defaults 3000 / 7000)."""
+        budgets = mapping(mapping(data).get("budgets"))
+        return cls(
+            float(budgets.get("latency_warn_ms", 3000)) / 1000, float(budgets.get("latency_incident_ms", 7000)) / 1000
+        )
+
+
+@dataclass
+class ProbeOutcome:
+    """What one probe run found: verdict, class, message, latency, warnings and the redacted exchanges."""
+
+    probe_id: str
+    system: str
+    verdict: str
+    failure_class: str | None
+    message: str
+    elapsed: float
+    warnings: list[str] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """Return the receipt row (no secrets: messages and details are built from masked data)."""
+        return {
+            "id": self.probe_id,
+            "system": self.system,
+            "verdict": self.verdict,
+            "failure_class": self.failure_class,
+            "message": REDACTOR.mask(self.message),
+            "latency_seconds": round(self.elapsed, 4),
+            "warnings": [REDACTOR.mask(w) for w in self.warnings],
+            "requests": len(self.exchanges),
+        }
+
+    def exchanges_text(self) -> str:
+        """Return the redacted HTTP exchanges as JSON (the report attachment)."""
+        return REDACTOR.mask(json.dumps([e.__dict__ for e in self.exchanges], indent=2, default=str))
+
+
+@lru_cache(maxsize=64)
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    path = API_SCHEMAS / f"{name}.schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_problem(body: Any, schema_name: str) -> str | None:
+    """Return how `body` drifts from `contracts/schemas/api/<schema_name>.schema.json`, or None."""
+    error = best_match(_validator(schema_name).iter_errors(body))
+    if error is None:
+        return None
+    where = error.json_path
+    if error.validator == "required":
+        what = error.message.split(" is a required")[0]
+        return f"{where}: missing required key {what}"
+    return f"{where}: {REDACTOR.mask(error.message)[:200]}"
+
+
+Clients = Callable[[str], Any]
+"""clients(system) -> the system's client; raises ProbeSetupError when it cannot be built."""
+
+
+class ProbeContext:
+    """What a probe works with: clients, contracts data, schema checks, and the record of every call."""
+
+    def __init__(self, clients: Clients, inventory: Any, settings: dict[str, Any] | None = None) -> None:
+        self._clients = clients
+        self.inventory = mapping(inventory)
+        self.settings = settings or {}
+        self.exchanges: list[Exchange] = []
+        self.warnings: list[str] = []
+        self.details: dict[str, Any] = {}
+
+    def client(self, system: str) -> Any:
+        """Return the system's client (built once per run by the fixtures)."""
+        return self._clients(system)
+
+    def record(self, result: ApiResult | PagedResult) -> None:
+        """Keep a result's exchanges and warnings for the report."""
+        pages = result.pages if isinstance(result, PagedResult) else [result]
+        for page in pages:
+            self.exchanges += page.exchanges
+            self.warnings += [w for w in page.warnings if w not in self.warnings]
+        if isinstance(result, PagedResult):
+            self.warnings += [w for w in result.warnings if w not in self.warnings]
+
+    def call(self, what: str, result: ApiResult, schema: str | None = None, expect: str = "2xx") -> Any:
+        """Check one call: it succeeded and its body matches the schema; return the body."""
+        self.record(result)
+        if not result.ok:
+            raise ProbeFailure(
+                result.failure_class or "api_error",
+                f"expected {what} -> {expect}; got {result.describe()} [class {result.failure_class}]",
+            )
+        if schema is not None:
+            problem = schema_problem(result.body, schema)
+            if problem:
+                raise ProbeFailure(
+                    "schema_drift",
+                    f"expected {what} to match contracts/schemas/api/{schema}.schema.json; got {problem} "
+                    "[class schema_drift]",
+                )
+        return result.body
+
+    def listing(self, what: str, result: PagedResult, schema: str | None = None) -> list[Any]:
+        """Check a paginated listing: every page succeeded and matches the schema; return all items."""
+        self.record(result)
+        if result.failure is not None:
+            failure = result.failure
+            raise ProbeFailure(
+                failure.failure_class or "api_error",
+                f"expected {what} -> 2xx on every page; page {len(result.pages)}: {failure.describe()} "
+                f"[class {failure.failure_class}]",
+            )
+        if result.truncated:
+            raise ProbeFailure("api_error", f"expected {what} to end; {result.describe()} [class api_error]")
+        for number, page in enumerate(result.pages, start=1):
+            problem = schema_problem(page.body, schema) if schema else None
+            if problem:
+                raise ProbeFailure(
+                    "schema_drift",
+                    f"expected {what} page {number} to match contracts/schemas/api/{schema}.schema.json; "
+                    f"got {problem} [class schema_drift]",
+                )
+        return list(result.items)
+
+
+ProbeFunc = Callable[[ProbeContext], None]
+PROBES: dict[str, ProbeFunc] = {}
+"""Implementation key -> probe function, filled by `@probe` when the `probes_<system>` modules are imported."""
+
+
+def probe(name: str) -> Callable[[ProbeFunc], ProbeFunc]:
+    """Register a probe implementation under `name` (a capability id or a capability's `probe` key).
+
+    Raises ValueError when `name` already has an implementation (a second one would silently replace the first).
+    """
+
+    def register(func: ProbeFunc) -> ProbeFunc:
+        existing = PROBES.get(name)
+        if existing is not None:
+            raise ValueError(
+                f"probe {name!r} is implemented twice: by {existing.__module__}.{existing.__qualname__} "
+                f"and by {func.__module__}.{func.__qualname__}"
+            )
+        PROBES[name] = func
+        return func
+
+    return register
