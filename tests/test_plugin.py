@@ -156,6 +156,7 @@ def test_retired_gate_is_not_collected_nor_selectable(suite: pytest.Pytester, co
     collected = run(suite, f"--contracts={contracts_dir}", "--collect-only", "-q")
     assert "test_gate[D3]" not in collected.stdout.str()
     assert "test_gate[D127]" in collected.stdout.str()
+    assert not (suite.path / "reports" / "receipts").exists(), "a collect-only run writes no receipt"
     refused = run(suite, f"--contracts={contracts_dir}", "--gate", "D3")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["ERROR: --gate D3: the gate is retired and never runs"])

@@ -104,7 +104,7 @@ class RunRecorder:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the run receipt once (on the controller) and apply a blocking budget overrun."""
+        """Write the run receipt once (on the controller, never for --collect-only) and apply a blocking budget overrun."""
         state = self.state
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
@@ -119,6 +119,7 @@ class RunRecorder:
         if (
             state.is_worker
             or state.plan is None
+            or self.config.option.collectonly  # nothing ran: a collect-only run leaves no receipt
             or not (state.rows or state.selected_ids or state.probe_rows or state.recovery_rows)
         ):
             return
