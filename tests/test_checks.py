@@ -15,6 +15,7 @@ import pytest
 
 from infracore_verify.contracts.model import Gate, Registry, ring_budgets
 from infracore_verify.contracts.sets import Contracts
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.gates.checks import NATIVE, ContractView
 from infracore_verify.gates.classify import Classifier
 from infracore_verify.gates.engine import Engine, GateResult
@@ -67,7 +68,7 @@ class PassingProbe(NamedTuple):
     """A probe outcome that passes: live gates' probe parts are tested in the smoke tests, not here."""
 
     probe_id: str
-    verdict: str = "pass"
+    verdict: Verdict = Verdict.PASS
     failure_class: str | None = None
     message: str = "passed (stub)"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from infracore_verify.contracts.findings import Finding, render_all
 from infracore_verify.contracts.model import Gate, Registry
 from infracore_verify.contracts.sets import Contracts
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.gates.checks import NATIVE
 from infracore_verify.gates.checks.base import ContractView, input_documents
 from infracore_verify.gates.classify import Classifier
@@ -28,7 +29,7 @@ class GateResult:
     """The outcome of one gate: verdict, how it ran, its findings, and whether the gate itself is broken."""
 
     gate: Gate
-    verdict: str
+    verdict: Verdict
     """'pass', 'fail' or 'skip'."""
     kind: str
     """'native', 'script', 'composite', 'inline' or 'missing'."""
@@ -45,13 +46,13 @@ class GateResult:
     @property
     def passed(self) -> bool:
         """Return True when the gate passed."""
-        return self.verdict == "pass"
+        return self.verdict == Verdict.PASS
 
     def headline(self) -> str:
         """Return the ops-style first line, e.g. `D127 FAIL: 2 finding(s) [deterministic]`."""
-        if self.verdict == "pass":
+        if self.verdict == Verdict.PASS:
             return f"{self.gate.id} PASS: {self.gate.name}"
-        if self.verdict == "skip":
+        if self.verdict == Verdict.SKIP:
             return f"{self.gate.id} SKIP: {self.detail}"
         what = self.detail or f"{len(self.findings)} finding(s)"
         return f"{self.gate.id} FAIL: {what} [{self.failure_class}]"
@@ -66,10 +67,10 @@ class GateResult:
         for part in self.parts:
             lines.append(f"  part {part.headline()}")
             lines += [f"    {f.render()}" for f in part.findings[:10]]
-        if self.kind == "script" and self.verdict == "fail" and self.output:
+        if self.kind == "script" and self.verdict == Verdict.FAIL and self.output:
             tail = self.output.rstrip().splitlines()[-20:]
             lines += ["  script output (last lines):", *(f"    {line}" for line in tail)]
-        if self.verdict == "fail" and self.gate.fix_hint:
+        if self.verdict == Verdict.FAIL and self.gate.fix_hint:
             lines.append(f"  fix hint: {self.gate.fix_hint}")
         return "\n".join(lines)
 
@@ -94,7 +95,7 @@ class Engine:
         started = time.monotonic()
         result = self._run(gate, set())
         result.seconds = time.monotonic() - started
-        if result.verdict == "fail":
+        if result.verdict == Verdict.FAIL:
             result.failure_class = self.classifier.classify(gate, result.gate_bug)
         return result
 
@@ -105,12 +106,14 @@ class Engine:
         if check is not None:
             return self._native(gate)
         if gate.inline:
-            return GateResult(gate, "skip", "inline", detail="inline gate: runs inside surfaces/verify/drift-gate.sh")
+            return GateResult(
+                gate, Verdict.SKIP, "inline", detail="inline gate: runs inside surfaces/verify/drift-gate.sh"
+            )
         if gate.check_script:
             return self._script(gate)
         return GateResult(
             gate,
-            "fail",
+            Verdict.FAIL,
             "missing",
             detail="no implementation (no native check and no check_script)",
             gate_bug=True,
@@ -120,7 +123,7 @@ class Engine:
         check = NATIVE[gate.id]
         load_errors = [e for doc in input_documents(self.contracts, check.reads) for e in doc.errors]
         if load_errors:
-            return GateResult(gate, "fail", "native", findings=load_errors)
+            return GateResult(gate, Verdict.FAIL, "native", findings=load_errors)
         try:
             findings = list(check.func(ContractView(self.contracts, check.reads)))
         except Exception as exc:  # a crash is the gate's bug, reported without a traceback
@@ -128,25 +131,25 @@ class Engine:
             where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
             return GateResult(
                 gate,
-                "fail",
+                Verdict.FAIL,
                 "native",
                 detail=f"gate crashed: {type(exc).__name__}: {exc} (at {where})",
                 gate_bug=True,
             )
         findings = [Finding(f.file, f.line, f.path, f.message, f.fix, gate.id, f.severity) for f in findings]
-        return GateResult(gate, "fail" if findings else "pass", "native", findings=findings)
+        return GateResult(gate, Verdict.FAIL if findings else Verdict.PASS, "native", findings=findings)
 
     def _script(self, gate: Gate) -> GateResult:
         assert gate.check_script is not None
         problem = script_problem(self.contracts.root, gate.check_script)
         if problem:
-            return GateResult(gate, "fail", "script", detail=f"{problem[0]}; {problem[1]}", gate_bug=True)
+            return GateResult(gate, Verdict.FAIL, "script", detail=f"{problem[0]}; {problem[1]}", gate_bug=True)
         budget = self.budgets.get(gate.ring, self.budgets["deep"])
         run = run_script(self.contracts.root, gate.check_script, budget)
         if run.timed_out:
             return GateResult(
                 gate,
-                "fail",
+                Verdict.FAIL,
                 "script",
                 detail=f"timed out after {budget}s (ring {gate.ring})",
                 output=run.output,
@@ -157,16 +160,16 @@ class Engine:
                 f"exit code {run.returncode}",
             )
             return GateResult(
-                gate, "fail", "script", detail=reason.removeprefix(f"{gate.id} FAIL: "), output=run.output
+                gate, Verdict.FAIL, "script", detail=reason.removeprefix(f"{gate.id} FAIL: "), output=run.output
             )
-        return GateResult(gate, "pass", "script", output=run.output)
+        return GateResult(gate, Verdict.PASS, "script", output=run.output)
 
     def _probe(self, probe_id: str) -> GateResult:
         stub = Gate(probe_id, "smoke probe")
         if self.probe_runner is None:
             missing = GateResult(
                 stub,
-                "fail",
+                Verdict.FAIL,
                 "probe",
                 detail="live gate without a probe runner (load infracore_verify.plugin.smoke)",
                 gate_bug=True,
@@ -175,7 +178,7 @@ class Engine:
             return missing
         outcome = self.probe_runner(probe_id)
         result = GateResult(stub, outcome.verdict, "probe", detail=outcome.message)
-        result.failure_class = outcome.failure_class or "" if outcome.verdict == "fail" else ""
+        result.failure_class = outcome.failure_class or "" if outcome.verdict == Verdict.FAIL else ""
         return result
 
     def _composite(self, gate: Gate, active: set[str]) -> GateResult:
@@ -185,15 +188,19 @@ class Engine:
             if part is None or part_id in active | {gate.id}:
                 why = "is not registered" if part is None else "forms a composite cycle"
                 stub = Gate(part_id, part.name if part else part_id)
-                parts.append(GateResult(stub, "fail", "missing", detail=f"part {part_id} {why}", gate_bug=True))
+                parts.append(GateResult(stub, Verdict.FAIL, "missing", detail=f"part {part_id} {why}", gate_bug=True))
                 continue
             result = self._run(part, active | {gate.id})
-            result.failure_class = self.classifier.classify(part, result.gate_bug) if result.verdict == "fail" else ""
+            result.failure_class = (
+                self.classifier.classify(part, result.gate_bug) if result.verdict == Verdict.FAIL else ""
+            )
             parts.append(result)
         parts += [self._probe(probe_id) for probe_id in gate.probes]
         own = self._native(gate) if gate.id in NATIVE else None
-        failed = [p for p in parts if p.verdict == "fail"] + ([own] if own and own.verdict == "fail" else [])
-        result = GateResult(gate, "fail" if failed else "pass", "composite", parts=parts)
+        failed = [p for p in parts if p.verdict == Verdict.FAIL] + (
+            [own] if own and own.verdict == Verdict.FAIL else []
+        )
+        result = GateResult(gate, Verdict.FAIL if failed else Verdict.PASS, "composite", parts=parts)
         if own is not None:
             result.findings = own.findings
         if failed:

@@ -14,6 +14,7 @@ import pytest
 from infracore_verify.cli import SUITE_DIR
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import GATE_CLASSES, RINGS, Gate
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.gates.engine import GateResult
 from infracore_verify.plugin.planning import build_plan
 from infracore_verify.plugin.recorder import RunRecorder
@@ -235,9 +236,9 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
             report.attach_text("composite parts", "\n".join(p.headline() for p in result.parts))
         if result.output:
             report.attach_text("script output", result.output)
-        if result.verdict == "skip":
+        if result.verdict == Verdict.SKIP:
             pytest.skip(result.detail)
-        if result.verdict == "fail":
+        if result.verdict == Verdict.FAIL:
             applied = decision.applied
             if applied is not None:
                 pytest.xfail(applied.reason(result.headline()))
@@ -249,7 +250,7 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
 
 def _gate_message(result: GateResult, decision: Decision) -> str:
     """Return the failure text of a gate: `waiver expired: ...` first when its waiver lapsed, notes last."""
-    if result.verdict != "fail":
+    if result.verdict != Verdict.FAIL:
         return result.headline()
     message = result.message()
     if decision.expired is not None:
@@ -262,7 +263,7 @@ def _row(result: GateResult, decision: Decision, message: str) -> dict[str, Any]
     return {
         "id": result.gate.id,
         "name": result.gate.name,
-        "verdict": "waived" if applied is not None else result.verdict,
+        "verdict": Verdict.WAIVED if applied is not None else result.verdict,
         "implementation": result.kind,
         "failure_class": result.failure_class or None,
         "message": applied.reason(result.headline()) if applied is not None else message,

@@ -10,6 +10,8 @@ import pytest
 from infracore_verify import __version__
 from infracore_verify.contracts.loader import file_sha256
 from infracore_verify.contracts.sets import Contracts
+from infracore_verify.contracts.times import utc_iso
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.gates.profiles import Selection, widest_ring
 from infracore_verify.plugin.state import GatePlan, SuiteState, requested_ids
 from infracore_verify.reporting.receipt import (
@@ -25,7 +27,6 @@ from infracore_verify.reporting.receipt import (
     Totals,
     env_label,
     git_revision,
-    utc_iso,
 )
 
 FAILURE_CLASSES = ("deterministic", "freshness", "gate_bug")
@@ -44,7 +45,7 @@ def _probe_rows(state: SuiteState) -> list[Row]:
     for probe_id in state.selected_probes or list(state.probe_rows):
         row = dict(
             state.probe_rows.get(probe_id)
-            or {"id": probe_id, "verdict": "not-run", "failure_class": None, "message": "not run"}
+            or {"id": probe_id, "verdict": Verdict.NOT_RUN, "failure_class": None, "message": "not run"}
         )
         row["duration_seconds"] = round(state.durations.get(f"probe:{probe_id}", 0.0), 4)
         probes.append(row)
@@ -56,9 +57,9 @@ def _gate_rows(plan: GatePlan, state: SuiteState, selected: list[str]) -> list[R
     for gate_id in selected:
         row = dict(
             state.rows.get(gate_id)
-            or {"id": gate_id, "verdict": "not-run", "failure_class": None, "message": "not run"}
+            or {"id": gate_id, "verdict": Verdict.NOT_RUN, "failure_class": None, "message": "not run"}
         )
-        if row["verdict"] == "fail" and not row.get("failure_class"):
+        if row["verdict"] == Verdict.FAIL and not row.get("failure_class"):
             gate = plan.registry.by_id.get(gate_id)
             row["failure_class"] = plan.classifier.classify(gate, False) if gate else "gate_bug"
         row["duration_seconds"] = round(state.durations.get(gate_id, 0.0), 4)
@@ -78,9 +79,11 @@ def _recorded_selection(plan: GatePlan, selected: list[str]) -> Selection:
 
 def _totals(gates: list[Row]) -> Totals:
     verdicts = [g["verdict"] for g in gates]
-    passed, failed, waived = verdicts.count("pass"), verdicts.count("fail"), verdicts.count("waived")
+    passed, failed, waived = verdicts.count(Verdict.PASS), verdicts.count(Verdict.FAIL), verdicts.count(Verdict.WAIVED)
     line = f"total={len(gates)} pass={passed} fail={failed}" + (f" waived={waived}" if waived else "")
-    return Totals(len(gates), passed, failed, verdicts.count("skip"), verdicts.count("not-run"), waived, line)
+    return Totals(
+        len(gates), passed, failed, verdicts.count(Verdict.SKIP), verdicts.count(Verdict.NOT_RUN), waived, line
+    )
 
 
 def build_receipt(
@@ -95,7 +98,7 @@ def build_receipt(
     budget_seconds = plan.budgets.get(selection.ring, plan.budgets["deep"])
     env_doc = plan.contracts.environment(state.env_name)
     env_kind = env_doc.data.get("kind") if env_doc.ok else None
-    failing = [g for g in gates if g["verdict"] == "fail"]
+    failing = [g for g in gates if g["verdict"] == Verdict.FAIL]
     markexpr: Any = config.getoption("markexpr") or None
     return Receipt(
         run_key=state.run_key,
@@ -125,9 +128,9 @@ def build_receipt(
         recoveries=list(state.recovery_rows.values()),
         probe_totals=ProbeTotals(
             len(probes),
-            sum(1 for p in probes if p["verdict"] == "pass"),
-            sum(1 for p in probes if p["verdict"] == "fail"),
-            sum(1 for p in probes if p["verdict"] == "skip"),
+            sum(1 for p in probes if p["verdict"] == Verdict.PASS),
+            sum(1 for p in probes if p["verdict"] == Verdict.FAIL),
+            sum(1 for p in probes if p["verdict"] == Verdict.SKIP),
         ),
         totals=_totals(gates),
         failing_gate_ids=[g["id"] for g in failing],

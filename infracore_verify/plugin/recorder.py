@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.allure import write_run_files
 from infracore_verify.plugin.receipt import build_receipt
 from infracore_verify.plugin.state import (
@@ -154,16 +155,16 @@ def _record(
         if name == prop:
             rows[item_id] = json.loads(str(value))
     row = rows.get(item_id)
-    if report.failed and (row is None or row["verdict"] != "fail"):
+    if report.failed and (row is None or row["verdict"] != Verdict.FAIL):
         # Failed outside the engine or the probe runner: a timeout, a crashed worker, a setup or teardown error.
         lines = str(report.longreprtext).strip().splitlines()
         rows[item_id] = {
             "id": item_id,
-            "verdict": "fail",
+            "verdict": Verdict.FAIL,
             **({"implementation": row.get("implementation")} if row and "implementation" in row else {}),
             "failure_class": (row or {}).get("failure_class") or default_class,
             "message": f"{item_id} FAIL ({report.when}): {lines[-1] if lines else 'no detail'}",
         }
     elif report.skipped and row is None:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        rows[item_id] = {"id": item_id, "verdict": "skip", "failure_class": None, "message": reason}
+        rows[item_id] = {"id": item_id, "verdict": Verdict.SKIP, "failure_class": None, "message": reason}

@@ -23,6 +23,7 @@ import pytest
 from infracore_verify.clients.credentials import CredentialResolver
 from infracore_verify.contracts.findings import did_you_mean, render_all
 from infracore_verify.contracts.model import as_list, mapping
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.fixtures import Environment
 from infracore_verify.plugin.state import RECOVERY_PROPERTY, STATE, item_mark, reports_dir
 from infracore_verify.recovery.ledger import Ledger, effective_safety
@@ -168,9 +169,9 @@ def _failures(config: pytest.Config) -> dict[str, str]:
     failed = {
         gid: str(row.get("failure_class") or "deterministic")
         for gid, row in state.rows.items()
-        if row["verdict"] == "fail"
+        if row["verdict"] == Verdict.FAIL
     }
-    failed.update({pid: "deterministic" for pid, row in state.probe_rows.items() if row["verdict"] == "fail"})
+    failed.update({pid: "deterministic" for pid, row in state.probe_rows.items() if row["verdict"] == Verdict.FAIL})
     return failed
 
 
@@ -261,7 +262,7 @@ class _Recoverer:
             ProbeContext(self.make_client, inventory.data if inventory.ok else {}),
             Slo(),
         )
-        return outcome.verdict == "pass", outcome.message
+        return outcome.verdict == Verdict.PASS, outcome.message
 
     def _verifier(self, probe_ids: tuple[str, ...]) -> Callable[[], tuple[bool, str]]:
         """Return the verification of an action: all its trigger probes pass when run afresh."""

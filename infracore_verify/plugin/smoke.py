@@ -13,6 +13,7 @@ from infracore_verify.clients.http import Limits
 from infracore_verify.contracts.findings import did_you_mean, render_all
 from infracore_verify.contracts.model import SYSTEMS, mapping
 from infracore_verify.contracts.sets import Contracts
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.fixtures import Environment
 from infracore_verify.plugin.state import PROBE_PROPERTY, STATE, contracts_of, item_mark
 from infracore_verify.reporting import allure as report
@@ -212,7 +213,7 @@ def run_probe(
             )
         for warning in outcome.warnings:
             request.node.warn(pytest.PytestWarning(f"{probe.id}: {warning}"))
-        if outcome.verdict == "fail":
+        if outcome.verdict == Verdict.FAIL:
             pytest.fail(outcome.message, pytrace=False)
         return outcome
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from infracore_verify import __version__
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.state import STATE
 from infracore_verify.reporting.receipt import env_label
 from infracore_verify.reporting.waivers import summary as waiver_summary
@@ -51,7 +52,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
     if r["probes"]:
         pt = r["probe_totals"]
-        failing = [f"{p['id']}({p.get('failure_class')})" for p in r["probes"] if p["verdict"] == "fail"]
+        failing = [f"{p['id']}({p.get('failure_class')})" for p in r["probes"] if p["verdict"] == Verdict.FAIL]
         tr.write_line(f"smoke: total={pt['total']} pass={pt['pass']} fail={pt['fail']} skipped={pt['skipped']}")
         tr.write_line("failing_probes: " + (" ".join(failing) or "none"))
     if r["waivers"]:

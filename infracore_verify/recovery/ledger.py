@@ -41,6 +41,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from infracore_verify.contracts.times import utc_iso
 from infracore_verify.recovery.ledger_state import (
     ALLOWED_RESULTS,
     CLEARING_RESULTS,
@@ -55,7 +56,6 @@ from infracore_verify.recovery.ledger_state import (
     escalates,
     make_record,
     record_problem,
-    utc_iso,
 )
 from infracore_verify.recovery.safety import (
     DEFAULT_COOLDOWN_SECONDS,

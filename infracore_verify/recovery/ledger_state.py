@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from infracore_verify.contracts.times import utc_iso
 from infracore_verify.recovery.safety import DEFAULT_SAFETY, Safety
 from infracore_verify.redact import REDACTOR
 
@@ -63,11 +64,6 @@ class LedgerDecision:
     safety: Safety = DEFAULT_SAFETY
     record: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     """The line `begin` appended (read-only)."""
-
-
-def utc_iso(timestamp: float) -> str:
-    """Return POSIX seconds as an ISO 8601 UTC string with a Z suffix (whole seconds)."""
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_iso(text: Any) -> float | None:

@@ -29,11 +29,6 @@ def new_run_key(capability: str = "verify.run", now: dt.datetime | None = None) 
     return f"CAP-{stamp}__{capability}__R{suffix}"
 
 
-def utc_iso(timestamp: float) -> str:
-    """Return a POSIX timestamp as an ISO 8601 UTC string with a Z suffix."""
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def git_revision(path: Path) -> str | None:
     """Return the git commit of the checkout holding `path` (with '-dirty' when it has changes), or None."""
     try:

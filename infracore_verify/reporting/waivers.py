@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from infracore_verify.contracts.loader import Document
 from infracore_verify.contracts.model import as_list, mapping, text
+from infracore_verify.contracts.verdict import Verdict
 
 OPEN_GAP_STATES = ("open", "accepted")
 WaiverStatus = Literal["applied", "expired", "closable"]
@@ -186,12 +187,12 @@ class WaiverBook:
         """Return every gap that links the gate, whatever its status, in file order."""
         return [g for g in self.gaps if gate_id in g.gate_ids]
 
-    def decide(self, gate_id: str, verdict: str) -> Decision:
+    def decide(self, gate_id: str, verdict: Verdict | str) -> Decision:
         """Return what the open gaps linking the gate do to this verdict ('pass', 'fail' or 'skip')."""
         open_gaps = [g for g in self.linking(gate_id) if g.is_open]
-        if verdict == "pass":
+        if verdict == Verdict.PASS:
             return Decision(tuple(Waiver(gate_id, g, "closable") for g in open_gaps))
-        if verdict != "fail":
+        if verdict != Verdict.FAIL:
             return Decision()
         dated = [g for g in open_gaps if g.review_date is not None]
         valid = [g for g in dated if g.review_date is not None and g.review_date >= self.today]

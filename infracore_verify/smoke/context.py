@@ -24,6 +24,7 @@ from jsonschema.exceptions import best_match
 from infracore_verify.clients.http import ApiResult, Exchange, PagedResult
 from infracore_verify.contracts.model import mapping
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.redact import REDACTOR
 
 API_SCHEMAS = BUNDLED_CONTRACTS / "schemas" / "api"
@@ -63,7 +64,7 @@ class ProbeOutcome:
 
     probe_id: str
     system: str
-    verdict: str
+    verdict: Verdict
     failure_class: str | None
     message: str
     elapsed: float

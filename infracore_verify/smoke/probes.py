@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from infracore_verify.clients.http import ApiClientError
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.redact import REDACTOR
 from infracore_verify.smoke import (  # noqa: F401  (imported to register their probes)
     probes_authentik,
@@ -71,9 +72,9 @@ def run_probe(
     """Run one probe and return its outcome; never raises for what the probe finds or cannot reach."""
     func = PROBES.get(implementation)
     started = clock()
-    verdict, failure_class, message = "pass", None, f"{probe_id}: ok"
+    verdict, failure_class, message = Verdict.PASS, None, f"{probe_id}: ok"
     if func is None:
-        verdict, failure_class = "fail", "gate_bug"
+        verdict, failure_class = Verdict.FAIL, "gate_bug"
         message = f"{probe_id}: no probe implements '{implementation}'; known: {', '.join(sorted(PROBES))}"
     else:
         try:
@@ -82,13 +83,13 @@ def run_probe(
             if summary:
                 message = f"{probe_id}: ok ({summary})"
         except ProbeFailure as exc:
-            verdict, failure_class, message = "fail", exc.failure_class, f"{probe_id} ({system}): {exc}"
+            verdict, failure_class, message = Verdict.FAIL, exc.failure_class, f"{probe_id} ({system}): {exc}"
         except (ProbeSetupError, ApiClientError) as exc:
-            verdict, failure_class = "fail", "setup_error"
+            verdict, failure_class = Verdict.FAIL, "setup_error"
             message = f"{probe_id} ({system}): cannot run: {exc} [class setup_error]"
     elapsed = clock() - started
-    if verdict == "pass" and elapsed >= slo.incident:
-        verdict, failure_class = "fail", "latency_incident"
+    if verdict == Verdict.PASS and elapsed >= slo.incident:
+        verdict, failure_class = Verdict.FAIL, "latency_incident"
         message = (
             f"{probe_id} ({system}): expected a latency under {slo.incident:.1f}s (SLO incident threshold); "
             f"took {elapsed:.2f}s [class latency_incident]"

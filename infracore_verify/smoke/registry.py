@@ -14,6 +14,7 @@ from typing import Protocol
 from infracore_verify.contracts.findings import Finding
 from infracore_verify.contracts.model import as_list, mapping, text
 from infracore_verify.contracts.sets import Contracts
+from infracore_verify.contracts.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ class ProbeVerdict(Protocol):
     """What a live gate needs from a probe run: verdict, failure class and message."""
 
     @property
-    def verdict(self) -> str:
-        """Return 'pass', 'fail' or 'skip'."""
+    def verdict(self) -> Verdict:
+        """Return PASS, FAIL or SKIP."""
 
     @property
     def failure_class(self) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from infracore_verify.clients.http import Limits
+from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.smoke.probes import ProbeContext, ProbeOutcome, Slo, run_probe
 from infracore_verify.smoke.registry import Probe
 
@@ -85,7 +86,12 @@ class SmokeRunner:
         """Return the outcome of one probe, running it first when nobody started it yet."""
         if probe_id not in self.probes:
             return ProbeOutcome(
-                probe_id, "unknown", "fail", "gate_bug", f"{probe_id}: not a smoke probe of the baseline contract", 0.0
+                probe_id,
+                "unknown",
+                Verdict.FAIL,
+                "gate_bug",
+                f"{probe_id}: not a smoke probe of the baseline contract",
+                0.0,
             )
         self.submit([probe_id])
         return self._futures[probe_id].result()
