@@ -116,6 +116,8 @@ def _write_bare_project(directory: Path, count: int) -> list[str]:
         "-q",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:infracore_verify.plugin",  # bare pytest: the installed plugin (pytest11 entry point) stays out
         "-c",
         str(directory / "pytest.ini"),
         f"--rootdir={directory}",
