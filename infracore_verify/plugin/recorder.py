@@ -26,7 +26,6 @@ from infracore_verify.plugin.state import (
 )
 from infracore_verify.redact import REDACTOR, mask_exception, scrub_tree
 from infracore_verify.reporting.receipt import write_receipt
-from infracore_verify.smoke.drift import write_report as write_drift_report
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -134,6 +133,8 @@ class RunRecorder:
         for row in receipt.probes:
             drift = row.pop("drift", None)
             if isinstance(drift, dict):
+                from infracore_verify.smoke.drift_report import write_report as write_drift_report
+
                 receipt.drift_reports.append(str(write_drift_report(drift, receipts_dir, state.run_key)))
         data = receipt.to_dict()
         state.receipt = data

@@ -6,9 +6,7 @@ from dataclasses import replace
 
 from infracore_verify.contracts.model import as_list
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
-from infracore_verify.smoke.capture import capture
 from infracore_verify.smoke.context import ProbeContext, ProbeFailure, ProbeSetupError, probe
-from infracore_verify.smoke.drift import DriftContractError, Expected, drift_matrix, error_text
 
 
 @probe("infra.core.drift")
@@ -20,6 +18,10 @@ def infra_core_drift(ctx: ProbeContext) -> None:
     summary). Unreadable observations (versions, outposts, status) are warnings; an unreadable attribute the
     contracts declare fails with its failure class, and unexpected differences fail as inventory_drift.
     """
+    # Imported here: the capture and the matrix are only needed when this probe runs (start-up cost).
+    from infracore_verify.smoke.capture import capture
+    from infracore_verify.smoke.drift import DriftContractError, Expected, drift_matrix, error_text
+
     environment = str(ctx.settings.get("environment") or "") or None
     contracts = ctx.settings.get("contracts")
     try:
