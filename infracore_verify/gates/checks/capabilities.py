@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from infracore_verify.contracts.findings import Finding, did_you_mean
+from infracore_verify.contracts.loader import Document
 from infracore_verify.contracts.model import as_list
 from infracore_verify.gates.checks.base import ContractView, native_gate
 
@@ -38,56 +39,75 @@ def check_capabilities_metadata(c: ContractView) -> Iterator[Finding]:
     if not caps:
         yield doc.finding(("capabilities",), "capabilities is empty", "declare at least one capability")
     for name, entry in caps.items():
-        where = ("capabilities", name)
         if not isinstance(entry, dict):
-            yield doc.finding(where, f"capability '{name}' is not a mapping", "write its fields as a mapping")
-            continue
-        if "__" in name:
             yield doc.finding(
-                where,
-                f"capability name '{name}' contains '__'",
-                "use single separators (run keys split on '__')",
+                ("capabilities", name), f"capability '{name}' is not a mapping", "write its fields as a mapping"
             )
-        for field in ("description", "command", "safety", "approval"):
-            if not str(entry.get(field) or "").strip():
-                yield doc.finding(where, f"capability '{name}' has no {field}", f"set {field}")
-        for field, allowed in (("safety", SAFETY), ("approval", APPROVAL), ("arg_protocol", ARG_PROTOCOLS)):
-            value = entry.get(field)
-            if value is not None and value not in allowed:
-                yield doc.finding(
-                    (*where, field),
-                    f"capability '{name}' has {field} '{value}'{did_you_mean(value, allowed)}",
-                    "use one of: " + ", ".join(allowed),
-                )
-        if not as_list(entry.get("outputs")):
-            yield doc.finding(where, f"capability '{name}' has no outputs", "list its outputs (e.g. [stdout])")
-        requires = [str(r) for r in as_list(entry.get("requires"))]
-        for i, required in enumerate(requires):
-            if required not in caps:
-                yield doc.finding(
-                    (*where, "requires", i),
-                    f"capability '{name}' requires unknown capability '{required}'{did_you_mean(required, caps)}",
-                    "declare it or remove it from requires",
-                )
-        if entry.get("touches_api") is True:
-            for needed in SECRETS_PRECONDITIONS:
-                if needed not in requires:
-                    yield doc.finding(
-                        (*where, "requires") if "requires" in entry else where,
-                        f"capability '{name}' touches an API but does not require {needed}",
-                        f"add {needed} to requires",
-                    )
-        if "cwd" in entry and not str(entry.get("cwd") or "").strip():
-            yield doc.finding((*where, "cwd"), f"capability '{name}' has an empty cwd", "remove cwd or set a directory")
-        if entry.get("plane") == "domain_external":
-            for field in ("implementation_repo", "implementation_path"):
-                if not entry.get(field):
-                    yield doc.finding(where, f"domain_external capability '{name}' has no {field}", f"set {field}")
+            continue
+        yield from _capability_fields(doc, name, entry)
+        yield from _capability_requires(doc, caps, name, entry)
+        yield from _capability_placement(doc, name, entry)
         yield from _command_path(c, doc, name, entry)
     yield from _requires_cycles(doc, caps)
 
 
-def _command_path(c: ContractView, doc: Any, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
+def _capability_fields(doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
+    """A capability's name, required fields, enum fields and outputs."""
+    where = ("capabilities", name)
+    if "__" in name:
+        yield doc.finding(
+            where,
+            f"capability name '{name}' contains '__'",
+            "use single separators (run keys split on '__')",
+        )
+    for field in ("description", "command", "safety", "approval"):
+        if not str(entry.get(field) or "").strip():
+            yield doc.finding(where, f"capability '{name}' has no {field}", f"set {field}")
+    for field, allowed in (("safety", SAFETY), ("approval", APPROVAL), ("arg_protocol", ARG_PROTOCOLS)):
+        value = entry.get(field)
+        if value is not None and value not in allowed:
+            yield doc.finding(
+                (*where, field),
+                f"capability '{name}' has {field} '{value}'{did_you_mean(value, allowed)}",
+                "use one of: " + ", ".join(allowed),
+            )
+    if not as_list(entry.get("outputs")):
+        yield doc.finding(where, f"capability '{name}' has no outputs", "list its outputs (e.g. [stdout])")
+
+
+def _capability_requires(doc: Document, caps: dict[str, Any], name: str, entry: dict[str, Any]) -> Iterator[Finding]:
+    """A capability's preconditions: declared capabilities, and the secrets ones when it touches an API."""
+    where = ("capabilities", name)
+    requires = [str(r) for r in as_list(entry.get("requires"))]
+    for i, required in enumerate(requires):
+        if required not in caps:
+            yield doc.finding(
+                (*where, "requires", i),
+                f"capability '{name}' requires unknown capability '{required}'{did_you_mean(required, caps)}",
+                "declare it or remove it from requires",
+            )
+    if entry.get("touches_api") is True:
+        for needed in SECRETS_PRECONDITIONS:
+            if needed not in requires:
+                yield doc.finding(
+                    (*where, "requires") if "requires" in entry else where,
+                    f"capability '{name}' touches an API but does not require {needed}",
+                    f"add {needed} to requires",
+                )
+
+
+def _capability_placement(doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
+    """Where a capability runs: a non-empty cwd, and the implementation of a domain_external one."""
+    where = ("capabilities", name)
+    if "cwd" in entry and not str(entry.get("cwd") or "").strip():
+        yield doc.finding((*where, "cwd"), f"capability '{name}' has an empty cwd", "remove cwd or set a directory")
+    if entry.get("plane") == "domain_external":
+        for field in ("implementation_repo", "implementation_path"):
+            if not entry.get(field):
+                yield doc.finding(where, f"domain_external capability '{name}' has no {field}", f"set {field}")
+
+
+def _command_path(c: ContractView, doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
     try:
         tokens = shlex.split(str(entry.get("command") or ""))
     except ValueError:
@@ -113,7 +133,7 @@ def _command_path(c: ContractView, doc: Any, name: str, entry: dict[str, Any]) -
             )
 
 
-def _requires_cycles(doc: Any, caps: dict[str, Any]) -> Iterator[Finding]:
+def _requires_cycles(doc: Document, caps: dict[str, Any]) -> Iterator[Finding]:
     graph = {
         n: [str(r) for r in as_list(e.get("requires")) if str(r) in caps]
         for n, e in caps.items()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from infracore_verify.contracts.findings import Finding, did_you_mean
+from infracore_verify.contracts.loader import Document
+from infracore_verify.contracts.model import Gate, Registry
 from infracore_verify.gates.checks.base import NATIVE, ContractView, native_gate
 from infracore_verify.gates.scripts import has_triage_line, script_problem
 
@@ -15,6 +18,18 @@ def check_gate_registry_parity(c: ContractView) -> Iterator[Finding]:
     """Checks gate counts, duplicate ids, composite parts and that every active gate has an implementation."""
     doc, registry = c["registry"], c.registry
     root = c.contracts.root
+    yield from _duplicate_ids(doc, registry)
+    yield from _gate_counts(doc, registry)
+    for gate in registry.active:
+        yield from _composite_parts(doc, registry, gate)
+        yield from _implementation(doc, root, gate)
+    drift_gate = root / "surfaces" / "verify" / "drift-gate.sh"
+    if c.contracts.layout == "ops" and drift_gate.is_file():
+        yield from _drift_gate_ids(c, drift_gate, registry)
+
+
+def _duplicate_ids(doc: Document, registry: Registry) -> Iterator[Finding]:
+    """Gate ids registered more than once (the first entry is the one that counts)."""
     first_index: dict[str, int] = {}
     for gate in registry.gates:
         if gate.id in first_index:
@@ -26,68 +41,78 @@ def check_gate_registry_parity(c: ContractView) -> Iterator[Finding]:
         else:
             first_index[gate.id] = gate.index
 
+
+def _gate_counts(doc: Document, registry: Registry) -> Iterator[Finding]:
+    """`gate_count` states the real total, retired and active counts."""
     counts = doc.data.get("gate_count")
-    if isinstance(counts, dict):
-        total = len(registry.gates)
-        retired = sum(1 for g in registry.gates if g.retired)
-        for key, actual, what in (
-            ("total", total, "actual gates list length"),
-            ("retired", retired, "actual retired count"),
-            ("active", total - retired, "actual active count"),
-        ):
-            if counts.get(key) != actual:
-                yield doc.finding(
-                    ("gate_count", key),
-                    f"gate_count.{key} ({counts.get(key)}) != {what} ({actual})",
-                    f"set gate_count.{key}: {actual}",
-                )
-    else:
+    if not isinstance(counts, dict):
         yield doc.finding((), "gate_count is missing", "add gate_count: {total, active, retired}")
-
-    for gate in registry.active:
-        where = ("gates", gate.index)
-        for i, part in enumerate(gate.composite_of):
-            if part not in registry.by_id:
-                yield doc.finding(
-                    (*where, "composite_of", i),
-                    f"composite part '{part}' of {gate.id} is not a registered gate{did_you_mean(part, registry.by_id)}",
-                    "register the part or remove it from composite_of",
-                )
-            elif registry.by_id[part].retired:
-                yield doc.finding(
-                    (*where, "composite_of", i),
-                    f"composite part '{part}' of {gate.id} is retired",
-                    "remove it from composite_of",
-                )
-        if gate.id in NATIVE or gate.inline or gate.composite_of or gate.probes:
-            continue
-        if not gate.check_script:
+        return
+    total = len(registry.gates)
+    retired = sum(1 for g in registry.gates if g.retired)
+    for key, actual, what in (
+        ("total", total, "actual gates list length"),
+        ("retired", retired, "actual retired count"),
+        ("active", total - retired, "actual active count"),
+    ):
+        if counts.get(key) != actual:
             yield doc.finding(
-                where,
-                f"active gate '{gate.id}' has no implementation (no native check and no check_script)",
-                "implement it in infracore_verify/checks or set check_script",
-            )
-            continue
-        problem = script_problem(root, gate.check_script)
-        if problem:
-            yield doc.finding((*where, "check_script"), *problem)
-        elif not has_triage_line(root, gate.check_script):
-            yield doc.finding(
-                (*where, "check_script"),
-                f"check_script '{gate.check_script}' has no '# TRIAGE:' line",
-                "add '# TRIAGE: <how to fix>' near the top of the script",
+                ("gate_count", key),
+                f"gate_count.{key} ({counts.get(key)}) != {what} ({actual})",
+                f"set gate_count.{key}: {actual}",
             )
 
-    drift_gate = root / "surfaces" / "verify" / "drift-gate.sh"
-    if c.contracts.layout == "ops" and drift_gate.is_file():
-        text = drift_gate.read_text(encoding="utf-8", errors="replace")
-        for number, line in enumerate(text.splitlines(), start=1):
-            match = re.search(r'echo -n "(D\d+)', line)
-            if match and match.group(1) not in registry.by_id:
-                yield Finding(
-                    c.contracts.display(drift_gate),
-                    number,
-                    "",
-                    f"drift-gate.sh runs '{match.group(1)}', which is not in the gate registry",
-                    "register the gate or remove it from drift-gate.sh",
-                )
+
+def _composite_parts(doc: Document, registry: Registry, gate: Gate) -> Iterator[Finding]:
+    """The parts of a composite gate are registered and not retired."""
+    for i, part in enumerate(gate.composite_of):
+        if part not in registry.by_id:
+            yield doc.finding(
+                ("gates", gate.index, "composite_of", i),
+                f"composite part '{part}' of {gate.id} is not a registered gate{did_you_mean(part, registry.by_id)}",
+                "register the part or remove it from composite_of",
+            )
+        elif registry.by_id[part].retired:
+            yield doc.finding(
+                ("gates", gate.index, "composite_of", i),
+                f"composite part '{part}' of {gate.id} is retired",
+                "remove it from composite_of",
+            )
+
+
+def _implementation(doc: Document, root: Path, gate: Gate) -> Iterator[Finding]:
+    """An active gate is native, inline, composite or probe-backed, or has a usable check_script with a TRIAGE line."""
+    if gate.id in NATIVE or gate.inline or gate.composite_of or gate.probes:
+        return
+    where = ("gates", gate.index)
+    if not gate.check_script:
+        yield doc.finding(
+            where,
+            f"active gate '{gate.id}' has no implementation (no native check and no check_script)",
+            "implement it in infracore_verify/checks or set check_script",
+        )
+        return
+    problem = script_problem(root, gate.check_script)
+    if problem:
+        yield doc.finding((*where, "check_script"), *problem)
+    elif not has_triage_line(root, gate.check_script):
+        yield doc.finding(
+            (*where, "check_script"),
+            f"check_script '{gate.check_script}' has no '# TRIAGE:' line",
+            "add '# TRIAGE: <how to fix>' near the top of the script",
+        )
+
+
+def _drift_gate_ids(c: ContractView, drift_gate: Path, registry: Registry) -> Iterator[Finding]:
+    """In the ops layout, every gate drift-gate.sh runs is registered."""
+    text = drift_gate.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = re.search(r'echo -n "(D\d+)', line)
+        if match and match.group(1) not in registry.by_id:
+            yield Finding(
+                c.contracts.display(drift_gate),
+                number,
+                "",
+                f"drift-gate.sh runs '{match.group(1)}', which is not in the gate registry",
+                "register the gate or remove it from drift-gate.sh",
+            )

@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from infracore_verify.contracts.findings import Finding, did_you_mean
-from infracore_verify.contracts.model import DEFAULT_BUDGETS, GATE_CLASSES, RINGS, as_list
+from infracore_verify.contracts.loader import Document, Key
+from infracore_verify.contracts.model import (
+    DEFAULT_BUDGETS,
+    GATE_CLASSES,
+    RINGS,
+    Assignment,
+    Registry,
+    Topology,
+    as_list,
+)
 from infracore_verify.gates.checks.base import ContractView, native_gate
 from infracore_verify.gates.profiles import SelectionError, resolve_domain, resolve_fast, resolve_release
 
@@ -19,7 +28,29 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
     topo, registry = c.topology, c.registry
     domains = set(topo.domains)
     domain_list = ", ".join(topo.domains) or "none defined"
+    yield from _core_set_shape(topo_doc, topo)
+    if not domains:
+        yield topo_doc.finding(("domain_metadata",), "domain_metadata is empty", "define at least one domain")
+    if not registry.active:
+        yield reg_doc.finding(("gates",), "the registry has no active gate", "add a gate that is not retired")
+    if not topo.assignments:
+        yield topo_doc.finding(
+            ("gate_assignments",), "gate_assignments is empty", "assign every active gate to a primary domain"
+        )
+    for row in topo.assignments:
+        yield from _assignment_row(topo_doc, registry, row, domains, domain_list)
+    rows_per_gate = Counter(row.gate_id for row in topo.assignments)
+    if topo.rules["require_primary_domain_for_all_active_gates"]:
+        yield from _assignment_coverage(topo_doc, registry, rows_per_gate)
+    yield from _core_gates(topo_doc, topo, registry, rows_per_gate)
+    if topo.rules["reject_undefined_domain_refs"]:
+        yield from _undefined_domain_refs(c, domains, domain_list)
+    if topo.rules["require_release_sequence_coverage"]:
+        yield from _release_sequence_coverage(topo_doc, topo)
 
+
+def _core_set_shape(topo_doc: Document, topo: Topology) -> Iterator[Finding]:
+    """The core set is declared, has a count limit that matches it, and lists each gate once."""
     core_ids = topo.core_gate_ids
     if topo.core_count_limit is None:
         yield topo_doc.finding(
@@ -47,68 +78,69 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
             f"set core_count_limit to {unique_core} or change core_gate_ids",
         )
 
-    if not domains:
-        yield topo_doc.finding(("domain_metadata",), "domain_metadata is empty", "define at least one domain")
-    if not registry.active:
-        yield reg_doc.finding(("gates",), "the registry has no active gate", "add a gate that is not retired")
-    if not topo.assignments:
-        yield topo_doc.finding(
-            ("gate_assignments",), "gate_assignments is empty", "assign every active gate to a primary domain"
-        )
 
-    for row in topo.assignments:
-        where: tuple[str | int, ...] = ("gate_assignments", row.index)
-        gate = registry.by_id.get(row.gate_id)
-        if gate is None:
+def _assignment_row(
+    topo_doc: Document, registry: Registry, row: Assignment, domains: set[str], domain_list: str
+) -> Iterator[Finding]:
+    """One gate_assignments row: a registered live gate, a defined primary domain, defined secondary domains."""
+    where: Key = ("gate_assignments", row.index)
+    gate = registry.by_id.get(row.gate_id)
+    if gate is None:
+        yield topo_doc.finding(
+            (*where, "gate_id"),
+            f"assignment of '{row.gate_id}', which is not in the gate registry{did_you_mean(row.gate_id, registry.by_id)}",
+            "register the gate in gate.registry.yaml or remove this row",
+        )
+    elif gate.retired:
+        yield topo_doc.finding(
+            (*where, "gate_id"),
+            f"assignment of retired gate '{row.gate_id}'",
+            "remove this row (retired gates never run)",
+        )
+    if not row.primary_domain:
+        yield topo_doc.finding(
+            where,
+            f"gate_assignments row for '{row.gate_id}' has no primary_domain",
+            f"set one of: {domain_list}",
+        )
+    elif row.primary_domain not in domains:
+        yield topo_doc.finding(
+            (*where, "primary_domain"),
+            f"'{row.primary_domain}' is not a domain in domain_metadata{did_you_mean(row.primary_domain, domains)}",
+            f"define it in domain_metadata or use one of: {domain_list}",
+        )
+    for i, secondary in enumerate(row.secondary_domains):
+        if secondary not in domains:
             yield topo_doc.finding(
-                (*where, "gate_id"),
-                f"assignment of '{row.gate_id}', which is not in the gate registry{did_you_mean(row.gate_id, registry.by_id)}",
-                "register the gate in gate.registry.yaml or remove this row",
-            )
-        elif gate.retired:
-            yield topo_doc.finding(
-                (*where, "gate_id"),
-                f"assignment of retired gate '{row.gate_id}'",
-                "remove this row (retired gates never run)",
-            )
-        if not row.primary_domain:
-            yield topo_doc.finding(
-                where,
-                f"gate_assignments row for '{row.gate_id}' has no primary_domain",
-                f"set one of: {domain_list}",
-            )
-        elif row.primary_domain not in domains:
-            yield topo_doc.finding(
-                (*where, "primary_domain"),
-                f"'{row.primary_domain}' is not a domain in domain_metadata{did_you_mean(row.primary_domain, domains)}",
+                (*where, "secondary_domains", i),
+                f"'{secondary}' is not a domain in domain_metadata{did_you_mean(secondary, domains)}",
                 f"define it in domain_metadata or use one of: {domain_list}",
             )
-        for i, secondary in enumerate(row.secondary_domains):
-            if secondary not in domains:
-                yield topo_doc.finding(
-                    (*where, "secondary_domains", i),
-                    f"'{secondary}' is not a domain in domain_metadata{did_you_mean(secondary, domains)}",
-                    f"define it in domain_metadata or use one of: {domain_list}",
-                )
 
-    rows_per_gate = Counter(row.gate_id for row in topo.assignments)
-    if topo.rules["require_primary_domain_for_all_active_gates"]:
-        for gate in registry.active:
-            count = rows_per_gate.get(gate.id, 0)
-            if count == 0:
-                yield topo_doc.finding(
-                    ("gate_assignments",),
-                    f"active gate '{gate.id}' missing assignment in topology",
-                    f"add '{{gate_id: {gate.id}, primary_domain: <domain>}}' to gate_assignments",
-                )
-            elif count > 1:
-                yield topo_doc.finding(
-                    ("gate_assignments",),
-                    f"active gate '{gate.id}' assigned multiple times in topology (count={count})",
-                    "keep exactly one gate_assignments row per gate",
-                )
 
-    for index, gate_id in enumerate(core_ids):
+def _assignment_coverage(topo_doc: Document, registry: Registry, rows_per_gate: Counter[str]) -> Iterator[Finding]:
+    """Every active gate has exactly one gate_assignments row."""
+    for gate in registry.active:
+        count = rows_per_gate.get(gate.id, 0)
+        if count == 0:
+            yield topo_doc.finding(
+                ("gate_assignments",),
+                f"active gate '{gate.id}' missing assignment in topology",
+                f"add '{{gate_id: {gate.id}, primary_domain: <domain>}}' to gate_assignments",
+            )
+        elif count > 1:
+            yield topo_doc.finding(
+                ("gate_assignments",),
+                f"active gate '{gate.id}' assigned multiple times in topology (count={count})",
+                "keep exactly one gate_assignments row per gate",
+            )
+
+
+def _core_gates(
+    topo_doc: Document, topo: Topology, registry: Registry, rows_per_gate: Counter[str]
+) -> Iterator[Finding]:
+    """Each core gate is registered, live and (when not every gate must be) assigned to a domain."""
+    for index, gate_id in enumerate(topo.core_gate_ids):
         where = ("core_mode", "core_gate_ids", index)
         gate = registry.by_id.get(gate_id)
         if gate is None:
@@ -122,21 +154,19 @@ def check_domain_assignment_drift(c: ContractView) -> Iterator[Finding]:
         elif rows_per_gate.get(gate_id, 0) == 0 and not topo.rules["require_primary_domain_for_all_active_gates"]:
             yield topo_doc.finding(where, f"core gate '{gate_id}' has no assignment", "assign it to a domain")
 
-    if topo.rules["reject_undefined_domain_refs"]:
-        yield from _undefined_domain_refs(c, domains, domain_list)
-    if topo.rules["require_release_sequence_coverage"]:
-        if not topo.release_sequence:
+
+def _release_sequence_coverage(topo_doc: Document, topo: Topology) -> Iterator[Finding]:
+    """The release sequence is set and names every domain."""
+    if not topo.release_sequence:
+        yield topo_doc.finding(("release_sequence",), "release_sequence is empty", "list every domain in release order")
+        return
+    for domain in topo.domains:
+        if domain not in topo.release_sequence:
             yield topo_doc.finding(
-                ("release_sequence",), "release_sequence is empty", "list every domain in release order"
+                ("release_sequence",),
+                f"release_sequence lacks domain '{domain}'",
+                f"add '{domain}' to release_sequence",
             )
-        else:
-            for domain in topo.domains:
-                if domain not in topo.release_sequence:
-                    yield topo_doc.finding(
-                        ("release_sequence",),
-                        f"release_sequence lacks domain '{domain}'",
-                        f"add '{domain}' to release_sequence",
-                    )
 
 
 def _undefined_domain_refs(c: ContractView, domains: set[str], domain_list: str) -> Iterator[Finding]:
