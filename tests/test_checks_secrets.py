@@ -42,3 +42,12 @@ def test_scan_reports_unparsable_files(tmp_path: Path) -> None:
 def test_suite_code_prints_no_secret() -> None:
     """Finds nothing in the suite's own code folders."""
     assert [f.render() for f in check_no_secret_output(None)] == []  # type: ignore[arg-type]
+
+
+def test_scan_covers_the_package_and_the_checkout_layers() -> None:
+    """Scans every module of the installed package and, from a checkout, the thin test layers too."""
+    from infracore_verify.gates.checks.secrets_scan import scanned_files
+
+    displays = {display for _, display in scanned_files()}
+    assert {"infracore_verify/redact.py", "infracore_verify/plugin/recorder.py", "gates/test_gates.py"} <= displays
+    assert not any(d.startswith("tests/") for d in displays)

@@ -7,11 +7,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from infracore_verify.contracts.findings import SENSITIVE_KEY, Finding
-from infracore_verify.contracts.sets import SUITE_ROOT
+from infracore_verify.contracts.sets import CHECKOUT_ROOT, PACKAGE_DIR
 from infracore_verify.gates.checks.base import ContractView, native_gate
 
-SCANNED = ("infracore_verify", "fixtures", "smoke", "recovery", "gates")
-"""The suite's code folders (tests plant fake secrets on purpose and are not scanned)."""
+CHECKOUT_LAYERS = ("fixtures", "smoke", "recovery", "gates")
+"""The checkout's thin test layers, scanned beside the package (tests plant fake secrets on purpose: not scanned)."""
+
+
+def scanned_files() -> Iterator[tuple[Path, str]]:
+    """Yield (path, display) for the installed package's modules and, in a checkout, its test layers."""
+    base = PACKAGE_DIR.parent
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        yield path, str(path.relative_to(base))
+    if CHECKOUT_ROOT is not None:
+        for folder in CHECKOUT_LAYERS:
+            for path in sorted((CHECKOUT_ROOT / folder).rglob("*.py")):
+                yield path, str(path.relative_to(CHECKOUT_ROOT))
 _LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 _ENV_DUMPS = {"environ"}
 
@@ -70,6 +81,5 @@ def scan_source(path: Path, display: str) -> Iterator[Finding]:
 @native_gate("D55", reads=())
 def check_no_secret_output(c: ContractView) -> Iterator[Finding]:
     """Checks that no code path of the suite prints or logs a secret-looking variable (D20's pattern scan, on the AST)."""
-    for folder in SCANNED:
-        for path in sorted((SUITE_ROOT / folder).rglob("*.py")):
-            yield from scan_source(path, str(path.relative_to(SUITE_ROOT)))
+    for path, display in scanned_files():
+        yield from scan_source(path, display)
