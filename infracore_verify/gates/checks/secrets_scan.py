@@ -23,6 +23,8 @@ def scanned_files() -> Iterator[tuple[Path, str]]:
         for folder in CHECKOUT_LAYERS:
             for path in sorted((CHECKOUT_ROOT / folder).rglob("*.py")):
                 yield path, str(path.relative_to(CHECKOUT_ROOT))
+
+
 _LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 _ENV_DUMPS = {"environ"}
 
