@@ -10,16 +10,18 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infracore_verify.clients.credentials import CredentialError, CredentialResolver, references
-from infracore_verify.clients.http import ApiClientError, Limits
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import mapping
 from infracore_verify.plugin.state import STATE, contracts_of
-from infracore_verify.smoke.probes import ProbeSetupError
+
+if TYPE_CHECKING:
+    # The clients (requests) load when a fixture first needs them: a gates-only run never does.
+    from infracore_verify.clients.credentials import CredentialResolver
+    from infracore_verify.clients.http import Limits
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def system_base_urls(infracore_environment: Environment, sandbox: Any) -> dict[s
 @pytest.fixture(scope="session")
 def system_limits(infracore_environment: Environment) -> dict[str, Limits]:
     """Returns each system's client limits from the environment file (defaults where absent)."""
+    from infracore_verify.clients.http import Limits
+
     return {
         str(system): Limits.from_mapping(mapping(entry).get("limits"))
         for system, entry in mapping(infracore_environment.data.get("systems")).items()
@@ -98,6 +102,8 @@ def system_limits(infracore_environment: Environment) -> dict[str, Limits]:
 
 
 def _sandbox_environ(env: Environment, sandbox: Any) -> dict[str, str]:
+    from infracore_verify.clients.credentials import references
+
     # The sandbox accepts exactly the values it generated; the operator's own variables never leak in.
     values: dict[str, str] = {}
     for ref in references(env.data):
@@ -118,6 +124,8 @@ def credential_resolver(
     infracore_environment: Environment, sandbox: Any, system_base_urls: dict[str, str], system_limits: dict[str, Limits]
 ) -> CredentialResolver:
     """Returns the resolver of the environment's credentials (env variables, or Infisical as the source)."""
+    from infracore_verify.clients.credentials import CredentialError, CredentialResolver
+
     env = infracore_environment
     environ: dict[str, str] = _sandbox_environ(env, sandbox) if sandbox is not None else dict(os.environ)
     source = mapping(env.data.get("credential_source"))
@@ -167,8 +175,11 @@ def make_client(
     """Returns `make_client(system)`: the system's authenticated client, built once per session."""
     from infracore_verify.clients.authentik import AuthentikClient
     from infracore_verify.clients.cloudflare import CloudflareClient
+    from infracore_verify.clients.credentials import CredentialError
+    from infracore_verify.clients.http import ApiClientError
     from infracore_verify.clients.infisical import InfisicalClient
     from infracore_verify.clients.vaultwarden import VaultwardenClient
+    from infracore_verify.smoke.context import ProbeSetupError
 
     classes: dict[str, Any] = {
         "cloudflare": CloudflareClient,

@@ -20,19 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infracore_verify.clients.credentials import CredentialResolver
 from infracore_verify.contracts.findings import did_you_mean, render_all
 from infracore_verify.contracts.model import as_list, mapping
 from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.fixtures import Environment
 from infracore_verify.plugin.state import RECOVERY_PROPERTY, STATE, item_mark, reports_dir
-from infracore_verify.recovery.ledger import Ledger, effective_safety
 from infracore_verify.redact import REDACTOR
 from infracore_verify.reporting import allure as report
-from infracore_verify.smoke.probes import ProbeContext, Slo, run_probe
 from infracore_verify.smoke.registry import load_probes
 
 if TYPE_CHECKING:
+    # The ledger, the probes and the clients load when a recovery action runs, not at start-up.
+    from infracore_verify.clients.credentials import CredentialResolver
     from infracore_verify.contracts.loader import Document
     from infracore_verify.contracts.sets import Contracts
     from infracore_verify.recovery.actions import RecoveryContext, StepRecord
@@ -248,6 +247,8 @@ class _Recoverer:
 
     def fresh_probe(self, probe_id: str) -> tuple[bool, str]:
         """Run one smoke probe now; return (passed, its message)."""
+        from infracore_verify.smoke.probes import ProbeContext, Slo, run_probe
+
         contracts = self.contracts
         assert contracts is not None
         probes = {p.id: p for p in load_probes(contracts)[0]}
@@ -346,6 +347,7 @@ class _Recoverer:
     def __call__(self, action: RecoveryAction) -> dict[str, Any]:
         """Run the action when this run's failures (or --recover) call for it; return its recovery row."""
         from infracore_verify.recovery.actions import execute
+        from infracore_verify.recovery.ledger import Ledger, effective_safety
 
         trigger = self._trigger(action)
         contracts = self.contracts

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infracore_verify.clients.credentials import CredentialResolver, references, split_secret_path
-from infracore_verify.clients.http import Limits
 from infracore_verify.contracts.findings import did_you_mean, render_all
 from infracore_verify.contracts.model import SYSTEMS, mapping
 from infracore_verify.contracts.sets import Contracts
@@ -17,11 +15,16 @@ from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.fixtures import Environment
 from infracore_verify.plugin.state import PROBE_PROPERTY, STATE, contracts_of, item_mark
 from infracore_verify.reporting import allure as report
-from infracore_verify.smoke.probes import ProbeContext, ProbeOutcome, Slo
 from infracore_verify.smoke.registry import Probe, load_probes
-from infracore_verify.smoke.runner import SmokeRunner
 
-ProbeRun = Callable[[Probe], ProbeOutcome]
+if TYPE_CHECKING:
+    # The probes and clients (requests) load when a probe first runs: a gates-only run never does.
+    from infracore_verify.clients.credentials import CredentialResolver
+    from infracore_verify.clients.http import Limits
+    from infracore_verify.smoke.probes import ProbeOutcome
+    from infracore_verify.smoke.runner import SmokeRunner
+
+ProbeRun = Callable[[Probe], "ProbeOutcome"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,6 +132,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _probe_settings(env: Environment, resolver: CredentialResolver, contracts: Contracts) -> dict[str, Any]:
+    from infracore_verify.clients.credentials import references, split_secret_path
+
     source = mapping(env.data.get("credential_source"))
     settings: dict[str, Any] = {
         "infisical_project_id": resolver.values("infisical").get("project_id"),
@@ -159,6 +164,10 @@ def smoke_runner(
     system_limits: dict[str, Limits],
 ) -> Iterator[SmokeRunner]:
     """Returns the run's probe runner: probes run concurrently, bounded per system, each probe once."""
+    from infracore_verify.clients.http import Limits
+    from infracore_verify.smoke.probes import ProbeContext, Slo
+    from infracore_verify.smoke.runner import SmokeRunner
+
     contracts = contracts_of(pytestconfig)
     assert contracts is not None  # infracore_environment failed otherwise
     probes, _ = load_probes(contracts)
