@@ -1,0 +1,73 @@
+"""Regression tests for waivers (issue 8): a gap links a gate through regression_lock_id alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infracore_verify.contracts.sets import SUITE_ROOT, Contracts
+from infracore_verify.reporting.waivers import load_gaps
+from tests.conftest import PROJECT_CONFTEST, ContractEditor
+
+GAP_ID = "GAP-OP-9201"
+OWNER = "@platform"
+
+
+def lock_only_gap(review_by: dt.date) -> dict[str, Any]:
+    """Returns an open gap that links D127 only through regression_lock_id (no gate_ids key at all)."""
+    return {
+        "id": GAP_ID,
+        "title": "Core count limit under review",
+        "discovered_by": "@tester",
+        "discovered_at": "2026-11-01",
+        "description": "The core gate count limit is being renegotiated.",
+        "severity": "medium",
+        "type": "stale-ssot",
+        "status": "open",
+        "owner": OWNER,
+        "regression_lock_id": "D127",
+        "review_by": review_by.isoformat(),
+    }
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Returns a pytester directory laid out like the project (plugin conftest and gates/), xfail_strict on."""
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
+    (pytester.path / "gates").mkdir()
+    shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
+    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\nxfail_strict = true\n")
+    return pytester
+
+
+def test_regression_lock_id_alone_links_and_waives(
+    suite: pytest.Pytester, contracts_dir: Path, edit_contract: ContractEditor
+) -> None:
+    """Waives a failing gate named only as a gap's regression_lock_id, as it would one listed in gate_ids."""
+    review = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    edit_contract("operational.gaps.yaml", lambda d: d["gaps"].append(lock_only_gap(review)))
+    edit_contract("gate.execution.topology.yaml", lambda d: d["core_mode"].update(core_count_limit=99))
+    result = suite.runpytest_subprocess(f"--contracts={contracts_dir}", "--gate", "D127", timeout=120)
+    result.assert_outcomes(xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+    [path] = [p for p in (suite.path / "reports" / "receipts").glob("*.json") if not p.name.endswith(".drift.json")]
+    data = json.loads(path.read_text())
+    assert data["waivers"] == [
+        {"gate": "D127", "gap": GAP_ID, "owner": OWNER, "review_by": review.isoformat(), "status": "applied"}
+    ]
+    assert [g["verdict"] for g in data["gates"]] == ["waived"]
+
+
+def test_load_gaps_links_regression_lock_id_without_gate_ids(
+    open_contracts: Callable[[], Contracts], edit_contract: ContractEditor
+) -> None:
+    """Lists the regression_lock_id among the gap's linked gates when the gap has no gate_ids."""
+    edit_contract("operational.gaps.yaml", lambda d: d["gaps"].append(lock_only_gap(dt.date(2027, 1, 1))))
+    [added] = [g for g in load_gaps(open_contracts().doc("gaps")) if g.id == GAP_ID]
+    assert added.gate_ids == ("D127",)
