@@ -13,11 +13,13 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, CHECKOUT_ROOT, Contracts
 from infracore_verify.reporting.receipt import RECEIPT_SCHEMA
 
 pytest_plugins = ["pytester", "tests.skip_policy"]
 
+CHECKOUT = CHECKOUT_ROOT or Path(__file__).resolve().parents[1]
+"""The checkout the suite's own tests run from."""
 PROJECT_CONFTEST = '"""A project laid out like the checkout; the plugin is the installed pytest11 entry point."""\n'
 """The conftest.py of a pytester project (the checkout's own wires only its client fixtures)."""
 
@@ -53,6 +55,15 @@ def open_contracts(contracts_dir: Path) -> Callable[[], Contracts]:
 
 
 # --- browser --------------------------------------------------------------------------------------------
+
+
+def gates_project(pytester: pytest.Pytester, ini: str = "timeout_method = signal") -> pytest.Pytester:
+    """Lay out a pytester project like the checkout's gates layer: conftest, gates/test_gates.py, strict ini."""
+    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
+    (pytester.path / "gates").mkdir()
+    shutil.copy(CHECKOUT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
+    pytester.makeini(f"[pytest]\naddopts = --strict-markers -p no:cacheprovider\n{ini}\n")
+    return pytester
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

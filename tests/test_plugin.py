@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.reporting.receipt import RUN_KEY_RE
-from tests.conftest import PROJECT_CONFTEST, ContractEditor
+from tests.conftest import ContractEditor, gates_project
 
 FAST_IDS = ["D127", "D85", "D900", "D63", "D67", "D904", "D905", "D320", "D149", "D901", "D902", "D903", "D906"]
 
@@ -22,11 +21,7 @@ FAST_IDS = ["D127", "D85", "D900", "D63", "D67", "D904", "D905", "D320", "D149",
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project: plugin conftest and gates/test_gates.py."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    (pytester.path / "gates").mkdir()
-    shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
-    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\ntimeout_method = signal\n")
-    return pytester
+    return gates_project(pytester)
 
 
 def receipts(pytester: pytest.Pytester) -> list[dict[str, Any]]:

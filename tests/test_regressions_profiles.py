@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ import pytest
 import yaml
 
 from infracore_verify.contracts.model import Assignment, Gate, Registry, RunProfiles, Topology
-from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.gates.profiles import SelectionError, resolve_domain, resolve_fast, resolve_release
-from tests.conftest import PROJECT_CONFTEST
+from tests.conftest import gates_project
 
 
 def registry(*gates: Gate) -> Registry:
@@ -124,11 +122,7 @@ def test_release_profile_runs_every_active_gate_in_the_deep_ring() -> None:
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project: plugin conftest and gates/test_gates.py."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    (pytester.path / "gates").mkdir()
-    shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
-    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\ntimeout_method = signal\n")
-    return pytester
+    return gates_project(pytester)
 
 
 def expected_fast_and_release(contracts_dir: Path) -> tuple[list[str], list[str]]:

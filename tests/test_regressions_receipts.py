@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, SUITE_ROOT
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
 from infracore_verify.reporting.receipt import write_receipt
-from tests.conftest import PROJECT_CONFTEST, ContractEditor
+from tests.conftest import ContractEditor, gates_project
 
 LOGICAL_FILES = {
     "registry": "gate.registry.yaml",
@@ -44,11 +44,7 @@ LOGICAL_FILES = {
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project: plugin conftest and gates/test_gates.py."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    (pytester.path / "gates").mkdir()
-    shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
-    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\ntimeout_method = signal\n")
-    return pytester
+    return gates_project(pytester)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infracore_verify.contracts.sets import SUITE_ROOT, Contracts
+from infracore_verify.contracts.sets import Contracts
 from infracore_verify.reporting.waivers import Gap, Waiver, WaiverBook, load_gaps, summary
-from tests.conftest import PROJECT_CONFTEST, ContractEditor
+from tests.conftest import ContractEditor, gates_project
 
 GAP_ID = "GAP-OP-9001"
 OWNER = "@platform"
@@ -25,11 +24,7 @@ TODAY = dt.datetime.now(dt.UTC).date()
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project (plugin conftest and gates/), xfail_strict on."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    (pytester.path / "gates").mkdir()
-    shutil.copy(SUITE_ROOT / "gates" / "test_gates.py", pytester.path / "gates" / "test_gates.py")
-    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\nxfail_strict = true\n")
-    return pytester
+    return gates_project(pytester, "xfail_strict = true")
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
