@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: verify test lint clean report bench bench-short
+.PHONY: verify test lint clean report mutate bench bench-short
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,13 @@ bench-short: $(VENV)/.installed
 	$(BIN)/python bench/bench_fast.py --short
 	$(BIN)/python bench/bench_static.py --short
 	$(BIN)/python bench/bench_smoke.py --short
+
+# Mutation testing (issue 8): mutmut on the module and tests named in pyproject's [tool.mutmut]; outside
+# .ci/run (minutes per module on 2 cores). Results: `make mutate`, then see bench/MUTATION.md.
+MUTMUT_ENV := PYTHONPATH=$(CURDIR)/mutants:$(CURDIR)/tools/mutmut PYTEST_PLUGINS=mutmut_bridge MUTMUT_BRIDGE_ROOT=$(CURDIR)
+
+mutate: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet mutmut==3.8.1
+	rm -rf mutants && mkdir mutants
+	$(MUTMUT_ENV) $(BIN)/mutmut run
+	$(MUTMUT_ENV) $(BIN)/mutmut results
