@@ -227,6 +227,19 @@ def test_secret_learnt_after_the_report_is_masked_when_written(
         assert MASKED in junit.read_text()
 
 
+def test_secret_learnt_after_the_report_is_masked_in_the_terminal(
+    project: pytest.Pytester, contracts_dir: Path
+) -> None:
+    """Masks, in the terminal's failure section and short summary, a secret registered after the gate failed."""
+    project.makepyfile(test_late_credential=LATE_CREDENTIAL_TEST)
+    result = run(project, "later-test", "gates/test_gates.py", "test_late_credential.py", "--gate", GATE, "-rA")
+    result.assert_outcomes(failed=1, passed=1)
+    assert SECRET in observed(contracts_dir, GATE_NODE, "call")["longrepr"]  # the report was made unmasked
+    terminal = result.stdout.str() + result.stderr.str()
+    assert SECRET not in terminal
+    assert MASKED in terminal
+
+
 # --- layer 4: secrets learnt in xdist workers --------------------------------------------------------------
 
 

@@ -47,6 +47,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
+    """Mask the stored reports again before the terminal prints failures, errors and the short summary.
+
+    A secret can be registered after a failing test's report was made (a client resolved by a later test);
+    the receipt, JUnit and Allure are masked when written, and this does the same for the terminal.
+    """
+    if REDACTOR.values():
+        for reports in terminalreporter.stats.values():
+            for stored in reports:
+                longrepr = getattr(stored, "longrepr", None)
+                if longrepr is not None and REDACTOR.contains_secret(stored.longreprtext):
+                    stored.longrepr = REDACTOR.mask(stored.longreprtext)
+                if hasattr(stored, "sections"):
+                    stored.sections = [(title, REDACTOR.mask(body)) for title, body in stored.sections]
+    return (yield)
+
+
 class RunRecorder:
     """Per-config hooks that gather gate verdicts and write the receipt (one instance per pytest run)."""
 
