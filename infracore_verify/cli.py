@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
+from infracore_verify.suite import SUITE_DIR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

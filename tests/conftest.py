@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -100,6 +101,11 @@ def base(server: HTTPServer) -> str:
     return url
 
 
+@functools.cache
+def _receipt_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(RECEIPT_SCHEMA.read_text(encoding="utf-8")))
+
+
 @pytest.fixture(autouse=True)
 def _receipts_follow_their_schema(request: pytest.FixtureRequest) -> Iterator[None]:
     """Validates every receipt a test wrote (below its tmp_path or pytester directory) against receipt.schema.json."""
@@ -111,7 +117,7 @@ def _receipts_follow_their_schema(request: pytest.FixtureRequest) -> Iterator[No
     yield
     if not roots:
         return
-    validator = jsonschema.Draft202012Validator(json.loads(RECEIPT_SCHEMA.read_text(encoding="utf-8")))
+    validator = _receipt_validator()
     for root in roots:
         for path in sorted(root.rglob("receipts/*.json")):
             if path.name.endswith(".drift.json"):

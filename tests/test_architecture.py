@@ -22,8 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "gates": {"contracts", "smoke", "redact"},
     "recovery": {"contracts", "clients", "redact"},
     "reporting": {"contracts", "clients", "gates", "smoke", "recovery", "redact"},
-    "plugin": set(LAYERS) | {"cli"},
-    "suite": set(LAYERS) | {"cli"},
+    "plugin": set(LAYERS),
+    "suite": set(LAYERS),
 }
 """Sub-package -> the sub-packages it may import: contracts <- gates/smoke/recovery <- reporting <- plugin."""
 PYTEST_FREE = ("redact", "contracts", "clients", "sandbox", "smoke", "gates", "recovery")

@@ -13,26 +13,16 @@ import pytest
 from infracore_verify.contracts.sets import Contracts
 from infracore_verify.reporting.waivers import load_gaps
 from tests.conftest import ContractEditor, gates_project
+from tests.test_waivers import OWNER, gap
 
 GAP_ID = "GAP-OP-9201"
-OWNER = "@platform"
 
 
 def lock_only_gap(review_by: dt.date) -> dict[str, Any]:
     """Returns an open gap that links D127 only through regression_lock_id (no gate_ids key at all)."""
-    return {
-        "id": GAP_ID,
-        "title": "Core count limit under review",
-        "discovered_by": "@tester",
-        "discovered_at": "2026-11-01",
-        "description": "The core gate count limit is being renegotiated.",
-        "severity": "medium",
-        "type": "stale-ssot",
-        "status": "open",
-        "owner": OWNER,
-        "regression_lock_id": "D127",
-        "review_by": review_by.isoformat(),
-    }
+    entry = gap(review_by=review_by, id=GAP_ID, regression_lock_id="D127")
+    del entry["gate_ids"]
+    return entry
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +20,23 @@ from infracore_verify.smoke.registry import load_probes
 def report_meta(state: SuiteState, nodeid: str) -> tuple[report.ReportMeta | None, tuple[str, Any] | None]:
     """Return the report metadata and parameter of a gate or probe test from its node id (None otherwise).
 
-    Used for a test whose worker crashed: the controller has its node id only, never the item.
+    Used for a test whose worker crashed: the controller has its node id only, never the item, so this is
+    a best guess from the parameter id.
     """
     plan = state.plan
-    ref = state.ref_for_nodeid(nodeid)
-    if plan is None or ref is None:
+    match = re.search(r"\[(?P<id>[^\]]+)\]$", nodeid)  # the parameter id: a gate or probe id
+    if plan is None or match is None:
         return None, None
-    kind, item_id = ref
-    if kind == "gate" and item_id in plan.registry.by_id:
-        gate = plan.registry.by_id[item_id]
+    item_id = match["id"]
+    gate = plan.registry.by_id.get(item_id)
+    if gate is not None:
         gaps = state.waivers.linking(gate.id) if state.waivers is not None else []
         domains = plan.topology.domains_of(gate.id)
         meta = report.gate_meta(gate, domains, gate.id in plan.fast_ids, state.links, gaps)
         return meta, ("gate", gate)
-    if kind == "probe":
-        probes = {p.id: p for p in load_probes(plan.contracts)[0]}
-        probe = probes.get(item_id)
-        if probe is not None:
-            return report.probe_meta(probe, state.links), ("probe", probe)
+    probe = {p.id: p for p in load_probes(plan.contracts)[0]}.get(item_id)
+    if probe is not None:
+        return report.probe_meta(probe, state.links), ("probe", probe)
     return None, None
 
 

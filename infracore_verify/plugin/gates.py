@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from infracore_verify.cli import SUITE_DIR
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import GATE_CLASSES, RINGS, Gate
 from infracore_verify.contracts.verdict import Verdict
@@ -34,6 +33,7 @@ from infracore_verify.redact import install_log_masking
 from infracore_verify.reporting import allure as report
 from infracore_verify.reporting.receipt import new_run_key
 from infracore_verify.reporting.waivers import Decision, WaiverBook
+from infracore_verify.suite import SUITE_DIR
 
 SEVERITIES = ("critical", "high", "medium", "low")
 _SKIPPED_DIRS = {"node_modules", "venv", "__pycache__", "build", "dist", "site-packages"}
@@ -81,7 +81,6 @@ def pytest_configure(config: pytest.Config) -> None:
         if not env_doc.ok:
             raise pytest.UsageError(f"--env {state.env_name}: " + render_all(env_doc.errors))
         state.waivers = WaiverBook.from_doc(state.plan.contracts.doc("gaps"))
-        state.known_ids.update(dict.fromkeys(state.plan.registry.by_id, "gate"))
     config.pluginmanager.register(RunRecorder(config), "infracore-verify-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "infracore-verify-xdist")

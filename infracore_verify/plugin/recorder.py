@@ -38,9 +38,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if REDACTOR.values():
         if call.excinfo is not None:
             mask_exception(call.excinfo.value)
-        if report.longrepr is not None and REDACTOR.contains_secret(report.longreprtext):
-            report.longrepr = REDACTOR.mask(report.longreprtext)
-        report.sections = [(title, REDACTOR.mask(body)) for title, body in report.sections]
+        _mask_report(report)
         report.user_properties = [
             (name, REDACTOR.mask(value) if isinstance(value, str) else value) for name, value in report.user_properties
         ]
@@ -57,12 +55,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if REDACTOR.values():
         for reports in terminalreporter.stats.values():
             for stored in reports:
-                longrepr = getattr(stored, "longrepr", None)
-                if longrepr is not None and REDACTOR.contains_secret(stored.longreprtext):
-                    stored.longrepr = REDACTOR.mask(stored.longreprtext)
-                if hasattr(stored, "sections"):
-                    stored.sections = [(title, REDACTOR.mask(body)) for title, body in stored.sections]
+                if isinstance(stored, pytest.TestReport | pytest.CollectReport):
+                    _mask_report(stored)
     return (yield)
+
+
+def _mask_report(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Mask registered secrets in a report's failure text and captured sections."""
+    if report.longrepr is not None and REDACTOR.contains_secret(report.longreprtext):
+        report.longrepr = REDACTOR.mask(report.longreprtext)
+    report.sections = [(title, REDACTOR.mask(body)) for title, body in report.sections]
 
 
 class RunRecorder:
@@ -79,7 +81,7 @@ class RunRecorder:
             return
         ref = report_ref(report) or state.node_refs.get(report.nodeid)
         if ref is None:
-            if report.failed and getattr(self.config, "workerinput", None) is None:
+            if report.failed:
                 state.unresolved.append(report)  # a crashed worker's test: resolved when the workers report
             return
         self._keep(ref, report)

@@ -76,8 +76,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--sandbox-fault {spec}: {exc}") from None
     wanted = _requested_probes(config)
     contracts = contracts_of(config)
-    if contracts is not None:
-        config.stash[STATE].known_ids.update(dict.fromkeys((p.id for p in load_probes(contracts)[0]), "probe"))
     if wanted and contracts is not None:
         probes, problems = load_probes(contracts)
         if problems:

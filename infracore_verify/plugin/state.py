@@ -87,8 +87,6 @@ class SuiteState:
     """The gaps of the contract set, judged on today's UTC date (None when no plan)."""
     test_starts: dict[str, float] = field(default_factory=dict)
     """When each test started (controller side; dates the result of a test whose worker crashed)."""
-    known_ids: dict[str, str] = field(default_factory=dict)
-    """Parameter id -> kind: a best guess for the Allure result of a test whose xdist worker crashed."""
     node_refs: dict[str, ItemRef] = field(default_factory=dict)
     """Node id -> mark of the items the xdist workers collected (sent in their workeroutput)."""
     unresolved: list[pytest.TestReport] = field(default_factory=list)
@@ -108,20 +106,8 @@ class SuiteState:
         """Record the collected items' marks as the run's selection."""
         self.selected = {kind: [i for k, i in refs if k == kind] for kind in KINDS}
 
-    def ref_for_nodeid(self, nodeid: str) -> ItemRef | None:
-        """Return a best guess for the mark of a node id seen without its item (a crashed worker's test)."""
-        match = re.search(r"\[(?P<id>[^\]]+)\]$", nodeid)
-        if match is None or match["id"] not in self.known_ids:
-            return None
-        return self.known_ids[match["id"]], match["id"]
-
 
 STATE = pytest.StashKey[SuiteState]()
-
-
-def suite_state(config: pytest.Config) -> SuiteState:
-    """Return the run's shared state."""
-    return config.stash[STATE]
 
 
 def contracts_of(config: pytest.Config) -> Contracts | None:
