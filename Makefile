@@ -52,11 +52,15 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_fast.py
 	$(BIN)/python bench/bench_static.py
 	$(BIN)/python bench/bench_smoke.py
+	$(BIN)/python bench/bench_ops.py
+	$(BIN)/python bench/bench_ledger.py
 
 bench-short: $(VENV)/.installed
 	$(BIN)/python bench/bench_fast.py --short
 	$(BIN)/python bench/bench_static.py --short
 	$(BIN)/python bench/bench_smoke.py --short
+	$(BIN)/python bench/bench_ops.py --short
+	$(BIN)/python bench/bench_ledger.py --short
 
 # Mutation testing (issue 8): mutmut on the module and tests named in pyproject's [tool.mutmut]; outside
 # .ci/run (minutes per module on 2 cores). Results: `make mutate`, then see bench/MUTATION.md.

@@ -1,23 +1,44 @@
 """Redaction by construction: credentials are registered once when resolved and masked wherever text leaves.
 
 `REDACTOR` is the process-wide registry. Clients register every credential they are given; the plugin
-masks test reports (assertion text, captured output, JUnit properties), log records, Allure attachments
-and receipts through it. Recorded HTTP exchanges mask auth headers, cookies and secret-looking fields
-whatever their value, so an echo of a request (Authentik's system endpoint) is masked too.
+masks test reports (assertion text, captured output, JUnit properties), log records, warnings, the
+`--debug` log, Allure attachments and receipts through it. Recorded HTTP exchanges mask auth headers,
+cookies and secret-looking fields whatever their value, so an echo of a request (Authentik's system
+endpoint) is masked too.
+
+A registered value is masked in every form it travels in: raw, URL-encoded (`quote` with and without `/`
+kept, `quote_plus`), base64 (standard and URL-safe, padded or not, also inside a longer encoded string
+such as a Basic auth header), JSON-escaped and HTML/XML-escaped. A registered URL also registers its
+secret parts: the userinfo, token-like path segments and query values, so a library's log line
+`POST /hooks/<token>?token=<token>` is masked although it never shows the whole URL.
+
+Types that hold secret material without printing it: `Secret` (a str whose repr is masked) and
+`HiddenEnviron` (a child process's environment whose repr shows no value), so `--showlocals`, dataclass
+reprs and containers never expose them.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
+import os
 import re
+import stat
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit
 
 MASK = "[REDACTED]"
 MIN_SECRET_LENGTH = 4
 """Shorter values are not registered: masking every 'abc' would wreck the output and protect nothing."""
+MIN_B64_CORE = 6
+"""Shortest base64 run registered for a secret seen inside a longer encoded string (shorter ones collide)."""
 
 SENSITIVE_HEADERS = frozenset(
     {
@@ -40,50 +61,223 @@ SENSITIVE_FIELD = re.compile(
     re.IGNORECASE,
 )
 """Field names whose values are masked in recorded request and response bodies."""
+SENSITIVE_QUERY = re.compile(r"(token|secret|key|sig|signature|auth|password|passwd|code|credential)", re.IGNORECASE)
+"""Query parameter names whose values are registered with a URL whatever they look like."""
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=%:-]+")
+
+
+class Secret(str):
+    """A str holding secret material: its repr is masked (pytest's `-l`, dataclass reprs, containers)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"'{MASK}'"
+
+
+class HiddenEnviron(Mapping[str, str]):
+    """A child process's environment: the suite's variables over the inherited ones, with a repr showing none.
+
+    Nothing is copied until a subprocess is started (`child_environ`), so a frame that fails never holds a
+    copy of `os.environ` that `--showlocals` could print.
+    """
+
+    def __init__(self, own: Mapping[str, str] | None = None, *, inherit: bool = True) -> None:
+        self._own = dict(own or {})
+        self._inherit = inherit
+
+    def _base(self) -> Mapping[str, str]:
+        return os.environ if self._inherit else {}
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._own:
+            return self._own[key]
+        return self._base()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._own
+        yield from (k for k in self._base() if k not in self._own)
+
+    def __len__(self) -> int:
+        return len(self._own) + sum(1 for k in self._base() if k not in self._own)
+
+    def __repr__(self) -> str:
+        names = ", ".join(sorted(self._own))
+        inherited = " + the inherited environment" if self._inherit else ""
+        return f"HiddenEnviron(set: [{names}]{inherited}; values hidden)"
+
+
+def child_environ(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Return the plain dict a subprocess needs, built at the call so no failing frame holds it."""
+    return None if env is None else dict(env)
+
+
+def is_token_like(text: str) -> bool:
+    """Return True for a URL part that looks like a credential: long, or mixing letters and digits."""
+    if len(text) < 8 or not _TOKEN_CHARS.fullmatch(text):
+        return False
+    has_digit = any(c.isdigit() for c in text)
+    has_alpha = any(c.isalpha() for c in text)
+    return len(text) >= 16 or (has_digit and has_alpha)
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """Return the parts of an http(s) URL that may be secrets: userinfo, token-like path segments, query values."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return []
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return []
+    found: list[str] = []
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        found += [user, unquote(user), password, unquote(password)]
+    for segment in parts.path.split("/"):
+        if is_token_like(unquote(segment)):
+            found += [segment, unquote(segment)]
+    for raw in parts.query.split("&"):
+        name, _, value = raw.partition("=")
+        plain = unquote_plus(value)
+        if value and (SENSITIVE_QUERY.search(unquote_plus(name)) or is_token_like(plain)):
+            found += [value, plain]
+    for name, value in parse_qsl(parts.fragment):
+        if SENSITIVE_QUERY.search(name) or is_token_like(value):
+            found.append(value)
+    return [f for f in dict.fromkeys(found) if len(f) >= MIN_SECRET_LENGTH]
+
+
+def _b64_cores(raw: bytes) -> set[str]:
+    """Return the base64 runs that encode `raw` wherever it sits in a longer byte string (3 alignments)."""
+    cores: set[str] = set()
+    for offset in range(3):
+        data = b"\0" * offset + raw
+        start = (0, 2, 3)[offset]
+        end = 4 * (len(data) // 3) + len(data) % 3
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(data).decode("ascii")
+            core = encoded[start:end]
+            if offset == 0:
+                cores.add(encoded)  # the value on its own, padded
+                cores.add(encoded.rstrip("="))
+            if len(core) >= MIN_B64_CORE:
+                cores.add(core)
+    return cores
+
+
+def _percent_pattern(value: str) -> str:
+    """Return a regex matching `value` with any of its characters percent-encoded (either hex case) or not."""
+    out = []
+    for ch in value:
+        if ch.isascii() and (ch.isalnum() or ch in "-._~"):
+            out.append(re.escape(ch))
+            continue
+        encoded = "".join(f"%{byte:02x}" for byte in ch.encode("utf-8"))
+        options = [re.escape(ch), "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in encoded)]
+        if ch == " ":
+            options.append(r"\+")
+        out.append("(?:" + "|".join(options) + ")")
+    return "".join(out)
+
+
+def encoded_forms(value: str) -> set[str]:
+    """Return every form in which `value` may travel: raw, URL-, base64-, JSON- and HTML-encoded."""
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="/")}
+    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms |= {html.escape(value), html.escape(value, quote=False)}
+    forms |= _b64_cores(value.encode("utf-8"))
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
 class Redactor:
-    """A registry of secret values and the masking built on it."""
+    """A registry of secret values and the masking built on it (one compiled alternation of every form)."""
 
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}
+        self._forms: dict[str, str] = {}
         self._pattern: re.Pattern[str] | None = None
+        self._stale = False
         self._lock = threading.Lock()
 
     def register(self, value: str | None, label: str = "secret") -> None:
-        """Register a secret value (and its common encodings) so it is masked from now on."""
+        """Register a secret value, its encoded forms and, for a URL, its secret parts; masked from now on."""
         if not value or len(value) < MIN_SECRET_LENGTH:
             return
+        value = str(value)
         with self._lock:
             if value in self._labels:
                 return
-            self._labels[value] = label
-            # Longest first, so a secret that contains another is masked whole.
-            alternatives = sorted(self._labels, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            added = self._add(value, label)
+            for part in url_secret_parts(value):
+                added |= self._add(part, label)
+            if added:
+                self._stale = True  # compiled once at the next use: N registrations cost one compile
+
+    def _compile(self) -> re.Pattern[str]:
+        """Build the one alternation: every literal form, and each value percent-encoded in any mixture."""
+        pieces = [(len(form), re.escape(form)) for form in self._forms]
+        # A URL may carry a value partly decoded (an IRI, lowercase hex, `+` for a space): one piece per value.
+        pieces += [(len(v), _percent_pattern(v)) for v in self._labels if quote(v, safe="") != v]
+        # Longest first, so a secret that contains another is masked whole.
+        return re.compile("|".join(piece for _, piece in sorted(pieces, key=lambda p: p[0], reverse=True)))
+
+    def _add(self, value: str, label: str) -> bool:
+        if len(value) < MIN_SECRET_LENGTH or value in self._labels:
+            return False
+        self._labels[value] = label
+        for form in encoded_forms(value):
+            self._forms.setdefault(form, label)
+        return True
 
     def values(self) -> list[str]:
-        """Return the registered values (for the final scrub of files written by other plugins)."""
+        """Return the registered values (not their encoded forms)."""
         with self._lock:
             return list(self._labels)
+
+    def registrations(self) -> list[tuple[str, str]]:
+        """Return (value, label) of every registered value (what an xdist worker hands to the controller)."""
+        with self._lock:
+            return list(self._labels.items())
 
     def forget_all(self) -> None:
         """Drop every registered value (tests use this to isolate runs)."""
         with self._lock:
             self._labels.clear()
+            self._forms.clear()
             self._pattern = None
+            self._stale = False
 
     def mask(self, text: str) -> str:
-        """Return `text` with every registered secret replaced by `[REDACTED:<label>]`."""
-        pattern = self._pattern
+        """Return `text` with every registered secret (in any form) replaced by `[REDACTED:<label>]`."""
+        pattern = self._current()
         if pattern is None or not text:
             return text
-        return pattern.sub(lambda m: f"[REDACTED:{self._labels.get(m.group(0), 'secret')}]", text)
+        forms = self._forms
+
+        def label(match: re.Match[str]) -> str:
+            found = match.group(0)
+            name = forms.get(found) or forms.get(unquote_plus(found)) or forms.get(unquote(found)) or "secret"
+            return f"[REDACTED:{name}]"
+
+        return pattern.sub(label, text)
 
     def contains_secret(self, text: str) -> bool:
-        """Return True when `text` holds a registered secret."""
-        pattern = self._pattern
+        """Return True when `text` holds a registered secret in any form."""
+        pattern = self._current()
         return bool(pattern and text and pattern.search(text))
+
+    def active(self) -> bool:
+        """Return True once any secret is registered (callers skip masking work until then)."""
+        return bool(self._labels)
+
+    def _current(self) -> re.Pattern[str] | None:
+        if self._stale:
+            with self._lock:
+                if self._stale:
+                    self._pattern = self._compile()
+                    self._stale = False
+        return self._pattern
 
     def mask_headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
         """Return headers with auth and cookie headers masked and every other value scrubbed."""
@@ -111,6 +305,25 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+def mask_record(record: logging.LogRecord, redactor: Redactor = REDACTOR) -> None:
+    """Mask a log record in place: its message, its exception text and its stack (never raises)."""
+    if not redactor.active():
+        return
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record: leave it to the handler's own error handling
+        return
+    masked = redactor.mask(message)
+    if masked != message:
+        record.msg, record.args = masked, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redactor.mask(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redactor.mask(record.stack_info)
+
+
 class _MaskingRecordFactory:
     """Wraps the log record factory so every record's message is masked before any handler sees it."""
 
@@ -120,12 +333,21 @@ class _MaskingRecordFactory:
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record: logging.LogRecord = self.previous(*args, **kwargs)
-        if self.redactor.values():
-            message = record.getMessage()
-            masked = self.redactor.mask(message)
-            if masked != message:
-                record.msg, record.args = masked, None
+        mask_record(record, self.redactor)
         return record
+
+
+class MaskingFilter(logging.Filter):
+    """A handler filter that masks each record as it is emitted (secrets registered after it was created)."""
+
+    def __init__(self, redactor: Redactor = REDACTOR) -> None:
+        super().__init__("infracore-verify-masking")
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record and let it through."""
+        mask_record(record, self.redactor)
+        return True
 
 
 def install_log_masking(redactor: Redactor = REDACTOR) -> None:
@@ -133,6 +355,12 @@ def install_log_masking(redactor: Redactor = REDACTOR) -> None:
     current = logging.getLogRecordFactory()
     if not isinstance(current, _MaskingRecordFactory):
         logging.setLogRecordFactory(_MaskingRecordFactory(current, redactor))
+
+
+def mask_handler(handler: logging.Handler, redactor: Redactor = REDACTOR) -> None:
+    """Add the masking filter to a handler once (caplog, the report, --log-file and live logging handlers)."""
+    if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+        handler.addFilter(MaskingFilter(redactor))
 
 
 def mask_exception(exc: BaseException, redactor: Redactor = REDACTOR) -> None:
@@ -143,20 +371,81 @@ def mask_exception(exc: BaseException, redactor: Redactor = REDACTOR) -> None:
     exc.args = tuple(redactor.mask(a) if isinstance(a, str) else a for a in exc.args)
 
 
-def scrub_tree(root: str | Path, redactor: Redactor = REDACTOR) -> int:
-    """Mask registered secrets in every file below `root` (written by other plugins); return files changed."""
-    values = redactor.values()
-    base = Path(root)
-    if not values or not base.is_dir():
+@dataclass(frozen=True)
+class TreeSnapshot:
+    """The regular files of a folder before the run (identity and mtime) and when the run started."""
+
+    started_ns: int
+    before: frozenset[tuple[int, int, int, int]]
+
+    @classmethod
+    def take(cls, root: str | Path) -> TreeSnapshot:
+        """Record what is in `root` now, so a later scrub rewrites only what this run wrote."""
+        return cls(time.time_ns(), frozenset(_identity(st) for _, st in _regular_files(Path(root))))
+
+
+MTIME_SLACK_NS = 2_000_000_000
+"""File times come from a coarse clock: a file written just after the snapshot may look slightly older."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _regular_files(base: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Yield the regular files below `base` without following any symlink (file or folder)."""
+    if not base.is_dir() or base.is_symlink():
+        return
+    for folder, dirs, files in os.walk(base, followlinks=False):
+        for name in files:
+            path = Path(folder) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield path, st
+        dirs[:] = [d for d in dirs if not (Path(folder) / d).is_symlink()]
+
+
+def rewrite_masked(path: Path, redactor: Redactor = REDACTOR) -> bool:
+    """Mask secrets in one regular UTF-8 text file in place, never through a symlink; return True if changed."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "r+b") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return False  # a hard link may be an operator's file outside the folder
+        data = fh.read()
+        if b"\0" in data:
+            return False  # binary: masking would corrupt it
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        masked = redactor.mask(text)
+        if masked == text:
+            return False
+        fh.seek(0)
+        fh.write(masked.encode("utf-8"))
+        fh.truncate()
+    return True
+
+
+def scrub_tree(root: str | Path, redactor: Redactor = REDACTOR, since: TreeSnapshot | None = None) -> int:
+    """Mask registered secrets in the text files below `root` that this run wrote; return files changed.
+
+    Only regular files are rewritten, never through a symlink or a hard link, never a binary file; with a
+    snapshot, only files created or modified after it was taken.
+    """
+    if not redactor.active():
         return 0
-    needles = [v.encode() for v in values]
     changed = 0
-    for path in base.rglob("*"):
-        if not path.is_file():
+    for path, st in _regular_files(Path(root)):
+        if since is not None and (_identity(st) in since.before or st.st_mtime_ns < since.started_ns - MTIME_SLACK_NS):
             continue
-        data = path.read_bytes()
-        if any(n in data for n in needles):
-            text = data.decode("utf-8", errors="surrogateescape")
-            path.write_bytes(redactor.mask(text).encode("utf-8", errors="surrogateescape"))
+        if rewrite_masked(path, redactor):
             changed += 1
     return changed

@@ -4,7 +4,8 @@
 generated host key, one generated client key as the only authorized key, no passwords and no PAM, and
 `SetEnv PATH=<path_dirs>:/usr/local/bin:/usr/bin:/bin` so sessions find the tests' stand-in executables
 first (a ForceCommand re-runs the client's command under /bin/sh with that PATH, whatever the login
-shell's rc files do). Log in as the current user with `SshServer.host_entry()` (an environment-file `hosts` entry).
+shell's rc files do). Log in as the current user with `SshServer.host_entry()` (an environment-file `hosts` entry
+whose `known_hosts` file holds this server's host key, so the suite's default StrictHostKeyChecking=yes holds).
 Without openssh-server the fixture skips. Load the fixture with `pytest_plugins = ["tests.sshd"]`.
 
 Exceptions:
@@ -33,8 +34,8 @@ PRIVSEP_DIR = Path("/run/sshd")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 MISSING = "openssh-server is not installed: apt-get install openssh-server (.ci/run installs it)"
-CLIENT_OPTIONS = ("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR")
-"""Client options for a server whose host key is new every run (loopback only)."""
+CLIENT_OPTIONS = ("LogLevel=ERROR",)
+"""Client options; host keys are checked against `SshServer.known_hosts` (the suite's default)."""
 
 
 class SshdError(Exception):
@@ -51,6 +52,7 @@ class SshServer:
     identity_file: Path
     log_file: Path
     process: subprocess.Popen[bytes]
+    known_hosts: Path
     ssh_options: list[str] = field(default_factory=lambda: list(CLIENT_OPTIONS))
 
     def host_entry(self, stacks_dir: Path | str) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class SshServer:
             "transport": "ssh",
             "ssh_port": self.port,
             "identity_file": str(self.identity_file),
+            "known_hosts": str(self.known_hosts),
             "ssh_options": list(self.ssh_options),
         }
 
@@ -171,7 +174,10 @@ def start_sshd(workdir: Path, path_dirs: Sequence[Path] = (), *, timeout: float 
                 stderr=subprocess.STDOUT,
                 env={"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C"},
             )
-        server = SshServer("127.0.0.1", port, user, workdir / "client_ed25519", log_file, process)
+        known_hosts = workdir / "known_hosts"
+        host_key = (workdir / "host_ed25519.pub").read_text(encoding="utf-8").split()
+        known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n", encoding="utf-8")
+        server = SshServer("127.0.0.1", port, user, workdir / "client_ed25519", log_file, process, known_hosts)
         if _wait_for_banner(server, deadline):
             return server
         server.stop()

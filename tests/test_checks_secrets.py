@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
+from infracore_verify.gates.checks.base import ContractView
 from infracore_verify.gates.checks.secrets_scan import check_no_secret_output, scan_source
 
 BAD = """import logging, sys, os
@@ -41,7 +43,8 @@ def test_scan_reports_unparsable_files(tmp_path: Path) -> None:
 
 def test_suite_code_prints_no_secret() -> None:
     """Finds nothing in the suite's own code folders."""
-    assert [f.render() for f in check_no_secret_output(None)] == []  # type: ignore[arg-type]
+    view = ContractView(Contracts.open(BUNDLED_CONTRACTS), ())
+    assert [f.render() for f in check_no_secret_output(view)] == []
 
 
 def test_scan_covers_the_package_and_the_checkout_layers() -> None:

@@ -121,7 +121,7 @@ def test_limits_from_environment_mapping() -> None:
         ({"max_retries": 3}, "limits.max_retries is not a known limit; allowed: backoff_base_seconds, "),
         ({"retry_after_clamp_seconds": [5]}, "limits.retry_after_clamp_seconds must be [min, max] numbers, got [5]"),
         ({"retry_after_clamp_seconds": [9, 1]}, "retry_after_clamp must be [min, max] with 0 <= min <= max"),
-        ({"max_attempts": 0}, "invalid limits: max_attempts must be >= 1"),
+        ({"max_attempts": 0}, "limits.max_attempts must be between 1 and 20, got 0"),
         ({"max_attempts": 2.5}, "limits.max_attempts must be an integer, got 2.5"),
         ({"concurrency": "4"}, "limits.concurrency must be a number, got '4'"),
     ],
@@ -537,7 +537,12 @@ def test_account_helpers_hit_the_documented_paths(httpserver: HTTPServer) -> Non
     httpserver.expect_request(f"/accounts/{ACCOUNT}/cfd_tunnel/t1/configurations").respond_with_json(
         envelope({"tunnel_id": "t1", "config": {"ingress": [{"hostname": "a.example.test", "service": "http://x:80"}]}})
     )
-    httpserver.expect_request(f"/accounts/{ACCOUNT}/registrar/domains").respond_with_json(envelope([{"id": "d1"}]))
+    httpserver.expect_request(
+        f"/accounts/{ACCOUNT}/registrar/registrations", query_string={"per_page": "50"}
+    ).respond_with_json(envelope([{"domain_name": "a.example.test"}]) | {"result_info": {"cursor": "c2"}})
+    httpserver.expect_request(
+        f"/accounts/{ACCOUNT}/registrar/registrations", query_string={"per_page": "50", "cursor": "c2"}
+    ).respond_with_json(envelope([{"domain_name": "b.example.test"}]) | {"result_info": {"cursor": ""}})
     client = cf(httpserver)
     tunnels = client.tunnels()
     assert tunnels.ok
@@ -545,9 +550,9 @@ def test_account_helpers_hit_the_documented_paths(httpserver: HTTPServer) -> Non
     config = client.tunnel_configuration("t1")
     assert config.ok
     assert config.body["result"]["config"]["ingress"][0]["hostname"] == "a.example.test"
-    domains = client.registrar_domains()
-    assert domains.ok
-    assert domains.body["result"] == [{"id": "d1"}]
+    registrations = client.registrar_registrations()
+    assert registrations.ok
+    assert [r["domain_name"] for r in registrations.items] == ["a.example.test", "b.example.test"]
 
 
 def test_account_helpers_need_an_account_id() -> None:
@@ -568,5 +573,5 @@ def test_token_health_reads_the_verify_result(httpserver: HTTPServer, status: st
 
 def test_verify_token_never_falls_back(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/user/tokens/verify").respond_with_json(failure(1000, "Invalid API Token"), status=401)
-    result = cf(httpserver).verify_token()
+    result = cf(httpserver).verify_token("user")
     assert (token_health(result), result.attempts, result.fallback_used) == ("token_invalid", 1, False)

@@ -9,7 +9,7 @@ from pytest_httpserver import HTTPServer
 
 from infracore_verify.clients.authentik import AuthentikClient
 from infracore_verify.clients.cloudflare import CloudflareClient
-from infracore_verify.clients.http import ApiError, ApiResult, Limits
+from infracore_verify.clients.http import ApiClientError, ApiError, ApiResult, Limits
 from infracore_verify.clients.infisical import LOGIN_PATH, InfisicalClient
 from infracore_verify.clients.vaultwarden import VaultwardenClient
 from infracore_verify.redact import MASK
@@ -98,3 +98,23 @@ def test_network_failure_description_leaks_nothing() -> None:
     assert result.failure_class == "network_error"
     assert_clean(result)
     assert CF_TOKEN not in result.exchanges[0].url
+
+
+def test_base_url_with_userinfo_is_refused_before_any_request(httpserver: HTTPServer) -> None:
+    """Refuses `http://user:secret@host` (requests would send it as Basic auth), naming it without the secret."""
+    url = base(httpserver).replace("http://", f"http://ops:{AK_TOKEN}@")
+    with pytest.raises(ApiClientError) as info:
+        AuthentikClient(url, api_token="FAKE-other-token-0001", limits=LIMITS)
+    assert AK_TOKEN not in str(info.value)
+    assert "http://***@127.0.0.1:" in str(info.value)
+    assert httpserver.log == []
+
+
+def test_error_text_is_masked_before_it_is_cut(httpserver: HTTPServer) -> None:
+    """Masks a secret that straddles the cut of a long server message (its start would otherwise remain)."""
+    httpserver.expect_request("/api/v3/admin/system/").respond_with_json(
+        {"detail": "x" * 190 + f" {AK_TOKEN} and more"}, status=500
+    )
+    result = AuthentikClient(base(httpserver), api_token=AK_TOKEN, limits=LIMITS).system()
+    assert result.detail is not None
+    assert AK_TOKEN[:8] not in result.detail

@@ -226,11 +226,11 @@ def test_run_fail_suppress_run_fail_exhaust(ledger: Ledger, clock: FakeClock) ->
     clock.advance(86400)
     assert begin(ledger).kind == "exhausted"  # exhaustion does not wear off with time
     assert [(r["event"], r["result"]) for r in ledger.records(ACTION)] == [
-        ("attempt", None),
+        ("attempt-started", None),
         ("result", "failed"),
         ("decision", "suppressed"),
         ("result", "suppressed"),
-        ("attempt", None),
+        ("attempt-started", None),
         ("result", "failed"),
         ("decision", "exhausted"),
         ("result", "exhausted"),
@@ -397,7 +397,7 @@ def test_two_processes_never_both_run(tmp_path: Path) -> None:
         kinds = sorted(out.strip() for out, _ in outputs)
         assert kinds == ["run", "suppressed", "suppressed"], f"round {round_no}"
         events = [r["event"] for r in Ledger(base / "ledger.jsonl").records("recover-x")]
-        assert events.count("attempt") == 1
+        assert events.count("attempt-started") == 1
 
 
 def race_threads(ledger: Ledger, count: int) -> list[str]:
@@ -511,7 +511,7 @@ def test_records_are_one_json_object_per_line(ledger: Ledger, ledger_path: Path)
     assert set(attempt) == set(result) == RECORD_KEYS
     assert attempt["timestamp_utc"] == "2026-11-26T13:40:00Z"
     assert (attempt["event"], attempt["attempt"], attempt["trigger"], attempt["detail"]) == (
-        "attempt",
+        "attempt-started",
         1,
         "D149",
         "attempt 1 of 2",
@@ -527,9 +527,15 @@ def test_records_are_one_json_object_per_line(ledger: Ledger, ledger_path: Path)
     assert ledger_path.with_name("ledger.jsonl.lock").exists()
 
 
-def test_corrupt_lines_are_skipped_with_a_warning(ledger: Ledger, ledger_path: Path, clock: FakeClock) -> None:
-    """Skips unparsable or malformed lines, keeps one warning per line, and never glues a new line to a torn one."""
+def test_unreadable_lines_suppress_every_action_until_repaired(
+    ledger: Ledger, ledger_path: Path, clock: FakeClock
+) -> None:
+    """Fails closed on unreadable lines (never skips them), warns once per line, never glues a line to a torn one.
+
+    Issue 9 item 10 changed this: the ledger used to skip such lines and decide from the rest.
+    """
     ledger.finish(begin(ledger), result="failed", duration=1)
+    good = ledger_path.read_text(encoding="utf-8")
     with ledger_path.open("a", encoding="utf-8") as fh:
         fh.write("{not json\n")
         fh.write('["a", "list"]\n')
@@ -538,17 +544,31 @@ def test_corrupt_lines_are_skipped_with_a_warning(ledger: Ledger, ledger_path: P
         fh.write('{"timestamp_utc": "2026-11-26T13:41:00Z", "action_')  # torn write, no newline
 
     reader = Ledger(ledger_path, clock=clock)
-    assert reader.state(ACTION, RESTART)["attempts"] == 1
+    assert reader.unreadable() == [
+        (3, "not JSON (Expecting property name enclosed in double quotes at column 2)"),
+        (4, "not a JSON object"),
+        (5, "attempt line without a usable time (unix_time or timestamp_utc)"),
+        (6, "unknown event 'teleport' (expected one of attempt-started, decision, result, checkpoint)"),
+        (7, "torn (no end of line: a write was cut off)"),
+    ]
     assert len(reader.warnings) == 5
-    assert all(w.startswith(f"{ledger_path}:") and "skipped a corrupt ledger line" in w for w in reader.warnings)
-    assert "not JSON" in reader.warnings[0]
-    assert "unknown event 'teleport'" in reader.warnings[3]
+    assert all(w.startswith(f"{ledger_path}:") and "unreadable ledger line" in w for w in reader.warnings)
 
-    clock.advance(1800)
+    clock.advance(1800)  # the cooldown is over: only the unreadable lines stop the action now
+    other = begin(reader, action="another-action")
+    assert (other.kind, other.escalate) == ("suppressed", False)
+    assert other.reason == (
+        "ledger line 3 unreadable: not JSON (Expecting property name enclosed in double quotes at column 2) "
+        f"(and 4 more); nothing ran: repair or delete that line in {ledger_path}, then run again"
+    )
+    assert len(other.ledger_problems) == 5
+    assert len(reader.warnings) == 5  # reported once, not on every read
+    assert "another-action" in ledger_path.read_text(encoding="utf-8").splitlines()[-1]  # a new line of its own
+
+    ledger_path.write_text(good, encoding="utf-8")  # the operator repairs the file
     second = begin(reader)
     assert (second.kind, second.attempt) == ("run", 2)
-    assert reader.state(ACTION, RESTART)["attempts"] == 2  # the new line survived the torn one
-    assert len(reader.warnings) == 5  # reported once, not on every read
+    assert reader.state(ACTION, RESTART)["attempts"] == 2
 
 
 def test_records_hold_no_registered_secret(ledger: Ledger, ledger_path: Path, canary: str) -> None:

@@ -157,6 +157,8 @@ def test_console_script_runs_the_embedded_suite(installed: Installed) -> None:
     done = installed.run("--gate", "D320", tool="infracore-verify")
     assert done.returncode == 0, _output(done)
     assert "wrapper: total=1 pass=1 fail=0" in done.stdout
+    assert "configfile: pytest.ini" in done.stdout  # the embedded layer's own settings ship in the wheel
+    assert sorted(p.name for p in (installed.workdir / "reports" / "receipts").glob("*.json"))
 
 
 def test_a_project_with_tests_of_its_own_is_left_alone(installed: Installed, tmp_path: Path) -> None:

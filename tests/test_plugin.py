@@ -98,7 +98,7 @@ def test_xdist_failure_verdicts_match_serial(
     first, second = receipts(suite)
     for receipt in (first, second):
         assert receipt["failing_gate_ids"] == ["D127"]
-        assert receipt["failure_class"] == {"deterministic": 1, "freshness": 0, "gate_bug": 0}
+        assert receipt["failure_class"] == {"deterministic": 1, "freshness": 0, "gate_bug": 0, "timeout": 0}
     assert {g["id"]: g["verdict"] for g in first["gates"]} == {g["id"]: g["verdict"] for g in second["gates"]}
 
 

@@ -477,9 +477,9 @@ def test_ssh_restart_runs_on_the_remote_host(
     assert same_dir(calls[0]["cwd"], stacks / "vaultwarden")
     remote = f"cd {shlex.quote(str(stacks / 'vaultwarden'))} && docker compose restart vaultwarden"
     expected = [
-        "ssh", "-o", "BatchMode=yes", "-p", str(server.port), "-i", str(server.identity_file),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-        f"{server.user}@127.0.0.1", "--", remote,
+        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", str(server.port),
+        "-i", str(server.identity_file), "-o", "LogLevel=ERROR", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={server.known_hosts}", "--", f"{server.user}@127.0.0.1", remote,
     ]  # fmt: skip
     assert outcome.steps[0].argv == expected
     assert outcome.steps[0].description == shlex.join(expected)
@@ -546,17 +546,17 @@ def test_plan_lists_the_ssh_commands_and_runs_nothing(standin: StandIn) -> None:
     outcome = dry_run(context(SHIPPED["recover-vaultwarden-container"], hosts=hosts, standin=standin))
 
     prefix = [
-        "ssh", "-o", "BatchMode=yes", "-p", "2222", "-i", "~/.ssh/infra_core",
+        "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", "2222", "-i", "~/.ssh/infra_core",
         "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/etc/ssh/infra_known_hosts",
-        "ops@infra-core.internal", "--",
+        "--", "ops@infra-core.internal",
     ]  # fmt: skip
     assert [s.argv for s in outcome.steps if s.kind == "command"] == [
         [*prefix, "cd /srv/stacks/vaultwarden && docker compose restart vaultwarden"],
         [*prefix, "cd /srv/stacks/vaultwarden && docker compose up -d vaultwarden"],
     ]
     assert outcome.steps[0].description == (
-        "ssh -o BatchMode=yes -p 2222 -i '~/.ssh/infra_core' -o StrictHostKeyChecking=yes "
-        "-o UserKnownHostsFile=/etc/ssh/infra_known_hosts ops@infra-core.internal -- "
+        "ssh -o BatchMode=yes -o ConnectTimeout=10 -p 2222 -i '~/.ssh/infra_core' -o StrictHostKeyChecking=yes "
+        "-o UserKnownHostsFile=/etc/ssh/infra_known_hosts -- ops@infra-core.internal "
         "'cd /srv/stacks/vaultwarden && docker compose restart vaultwarden'"
     )
     assert (outcome.result, outcome.detail) == ("dry-run", "dry run: 3 steps would run, none ran")

@@ -1,8 +1,11 @@
 """End-to-end tests of recovery actions with pytester: opt-in, triggers, ledger limits, dry run, SSH, alerts.
 
-The only fake is a stand-in `docker` executable on PATH: it records its arguments and working directory
-and, on `compose restart` / `up`, brings the sandbox system named by the stack directory back to health
-through the sandbox's control endpoint. Command building, subprocesses, polling and the ledger are real.
+In the sandbox environment the sandbox restarts its own systems (sandbox/runtime.py); a stand-in `docker`
+is still first on PATH there, only to prove that nothing calls it. Against a deployment (a sandbox started
+by the test and reached over a real sshd) the stand-in stands for the container runtime: it records its
+arguments and working directory and, on `compose restart` / `up`, brings the sandbox system named by the
+stack directory back to health through the sandbox's control endpoint. Command building, subprocesses,
+polling and the ledger are real.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ if verb in ("restart", "up") and system in urls and not os.environ.get("STANDIN_
     request = urllib.request.Request(
         urls[system].split("/client/v4")[0] + "/__sandbox__/control",
         data=json.dumps({{"healthy": True}}).encode(),
-        headers={{"Content-Type": "application/json"}},
+        headers={{
+            "Content-Type": "application/json",
+            "X-Infracore-Sandbox-Control": os.environ.get("INFRACORE_SANDBOX_CONTROL_TOKEN") or {token!r},
+        }},
         method="POST",
     )
     urllib.request.urlopen(request, timeout=5).read()
@@ -63,11 +69,11 @@ class StandIn:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
 
 
-def write_standin(bin_dir: Path, log: Path, urls: dict[str, str] | None = None) -> StandIn:
-    """Write the stand-in `docker` into `bin_dir` (with sandbox URLs baked in for remote use)."""
+def write_standin(bin_dir: Path, log: Path, urls: dict[str, str] | None = None, token: str = "") -> StandIn:
+    """Write the stand-in `docker` into `bin_dir` (with sandbox URLs and control token baked in for remote use)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "docker"
-    script.write_text(STANDIN.format(python=sys.executable, log=str(log), urls=json.dumps(urls or {})))
+    script.write_text(STANDIN.format(python=sys.executable, log=str(log), urls=json.dumps(urls or {}), token=token))
     script.chmod(0o755)
     return StandIn(bin_dir, log)
 
@@ -83,6 +89,11 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIn:
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
+    return make_suite(pytester)
+
+
+def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Lay out a pytester directory like the project, with a private copy of the contracts."""
     (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
     for folder in ("gates", "smoke", "recovery"):
         (pytester.path / folder).mkdir()
@@ -129,20 +140,20 @@ def ledger(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 VAULTWARDEN = ("--env", "sandbox", "--sandbox-unhealthy", "vaultwarden", "-m", "smoke or recovery")
+STUCK_VAULTWARDEN = ("--env", "sandbox", "--sandbox-fault", "vaultwarden:status=503@/alive", "-m", "smoke or recovery")
+"""/alive answers 503 whatever a restart does (a fault stands for the world around the system)."""
 
 
 def test_unhealthy_vaultwarden_is_restarted_and_verified(suite: pytest.Pytester, standin: StandIn) -> None:
-    """Restarts Vaultwarden through docker compose after its probe failed, and verifies it healthy again."""
+    """Restarts the sandbox's Vaultwarden through the sandbox runtime (never docker) and verifies it healthy."""
     fast_polling(suite)
     result = run(suite, *VAULTWARDEN, "--allow-recovery", "-rs")
-    result.assert_outcomes(passed=18 + 1, failed=1, skipped=4, deselected=16)
-    [call] = standin.calls()
-    assert call["argv"] == ["compose", "restart", "vaultwarden"]
-    assert Path(call["cwd"]).parts[-2:] == ("stacks", "vaultwarden")
+    result.assert_outcomes(passed=18 + 1, failed=2, skipped=4, deselected=16)
+    assert standin.calls() == []
     result.stdout.fnmatch_lines(
         [
             "recovery recover-vaultwarden-container: recovered (trigger vaultwarden.alive)*",
-            "    ran: cd * && docker compose restart vaultwarden",
+            "    ran: sandbox runtime: restart vaultwarden (services vaultwarden) in-process; no container runtime*",
         ]
     )
     [row] = receipt(suite)["recoveries"]
@@ -160,7 +171,7 @@ def test_unhealthy_vaultwarden_is_restarted_and_verified(suite: pytest.Pytester,
 def test_without_allow_recovery_nothing_runs(suite: pytest.Pytester, standin: StandIn) -> None:
     """Skips every recovery action with the two-key reason and never calls docker, whatever fails."""
     result = run(suite, *VAULTWARDEN, "--sandbox-unhealthy", "authentik", "-rs")
-    result.assert_outcomes(passed=17, failed=2, skipped=5, deselected=16)
+    result.assert_outcomes(passed=17, failed=3, skipped=5, deselected=16)
     result.stdout.fnmatch_lines(["SKIPPED [[]5[]] *: pass --allow-recovery to run"])
     assert standin.calls() == []
     assert ledger(suite) == []
@@ -187,43 +198,39 @@ def test_dry_run_shows_the_commands_and_runs_none(suite: pytest.Pytester, standi
     result.stdout.fnmatch_lines(
         [
             "recovery recover-vaultwarden-container: dry-run (trigger vaultwarden.alive)*",
-            "    would run: cd * && docker compose restart vaultwarden",
+            "    would run: sandbox runtime: restart vaultwarden (services vaultwarden) in-process*",
         ]
     )
     assert standin.calls() == []
     assert {line["dry_run"] for line in ledger(suite)} == {True}
 
 
-def test_cooldown_holds_across_two_runs(
-    suite: pytest.Pytester, standin: StandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cooldown_holds_across_two_runs(suite: pytest.Pytester, standin: StandIn) -> None:
     """Suppresses the second run's restart while the first (failed) attempt's cooldown is active.
 
     A recovered attempt clears the state, cooldown included (the ops semantics), so the first attempt is
-    made to fail: the stand-in restarts without healing.
+    made to fail: a fault keeps /alive at 503 whatever the restart does.
     """
-    monkeypatch.setenv("STANDIN_NO_HEAL", "1")
     fast_polling(suite, verify_timeout_seconds=0.6)
-    run(suite, *VAULTWARDEN, "--allow-recovery")
-    second = run(suite, *VAULTWARDEN, "--allow-recovery", "-rs")
+    first = run(suite, *STUCK_VAULTWARDEN, "--allow-recovery")
+    first.stdout.fnmatch_lines(["recovery recover-vaultwarden-container: failed (trigger vaultwarden.alive)*"])
+    second = run(suite, *STUCK_VAULTWARDEN, "--allow-recovery", "-rs")
     second.stdout.fnmatch_lines(["SKIPPED * recover-vaultwarden-container: suppressed: *cooldown*"])
-    assert len(standin.calls()) == 1
+    assert standin.calls() == []
     results = [(r["result"], r["attempt"]) for r in ledger(suite) if r["event"] == "result"]
     assert results == [("failed", 1), ("suppressed", 1)]
 
 
-def test_two_concurrent_runs_fire_the_action_once(
-    suite: pytest.Pytester, standin: StandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_concurrent_runs_fire_the_action_once(suite: pytest.Pytester, standin: StandIn) -> None:
     """Lets exactly one of two simultaneous pytest processes restart the same action (file lock + cooldown)."""
-    monkeypatch.setenv("STANDIN_NO_HEAL", "1")  # a failed attempt keeps its cooldown, whichever process is first
-    fast_polling(suite, verify_timeout_seconds=0.6)
-    args = [sys.executable, "-m", "pytest", *VAULTWARDEN, "--allow-recovery", "-q", "-p", "no:cacheprovider"]
+    fast_polling(suite, verify_timeout_seconds=0.6)  # a failed attempt keeps its cooldown, whichever is first
+    args = [sys.executable, "-m", "pytest", *STUCK_VAULTWARDEN, "--allow-recovery", "-q", "-p", "no:cacheprovider"]
     processes = [
         subprocess.Popen(args, cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
     ]
     outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
-    assert len(standin.calls()) == 1, outputs
+    assert sum("ran: sandbox runtime: restart vaultwarden" in out for out in outputs) == 1, outputs
+    assert standin.calls() == []
     results = sorted(r["result"] for r in ledger(suite) if r["event"] == "result")
     assert results == ["failed", "suppressed"]
 
@@ -239,7 +246,6 @@ def test_max_attempts_escalates_with_an_alert(
     suite: pytest.Pytester, standin: StandIn, alert_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Escalates when the attempts are used up: the failing run alerts, the next run is exhausted and alerts."""
-    monkeypatch.setenv("STANDIN_NO_HEAL", "1")
     monkeypatch.setenv("TEST_ALERT_URL", alert_server.url_for("/hooks/t0k3n-fake"))
     fast_polling(suite, verify_timeout_seconds=0.6)
     edit_yaml(
@@ -252,16 +258,17 @@ def test_max_attempts_escalates_with_an_alert(
             action["safety"] = {"max_attempts": 1, "cooldown_seconds": 0, "escalate_after_failures": 1}
 
     edit_yaml(suite.path / "contracts" / "recovery.actions.yaml", one_attempt_no_cooldown)
-    first = run(suite, *VAULTWARDEN, "--allow-recovery")
+    first = run(suite, *STUCK_VAULTWARDEN, "--allow-recovery")
     first.stdout.fnmatch_lines(
         [
             "recovery recover-vaultwarden-container: failed ESCALATED (trigger vaultwarden.alive)*",
             "    escalation alert: alerted*",
         ]
     )
-    second = run(suite, *VAULTWARDEN, "--allow-recovery")
+    second = run(suite, *STUCK_VAULTWARDEN, "--allow-recovery")
     second.stdout.fnmatch_lines(["recovery recover-vaultwarden-container: exhausted ESCALATED*"])
-    assert len(standin.calls()) == 1
+    assert "ran: sandbox runtime: restart vaultwarden" not in second.stdout.str()
+    assert standin.calls() == []
     alerts = [json.loads(request.data) for request, _ in alert_server.log]
     assert [a["action_id"] for a in alerts] == ["recover-vaultwarden-container"] * 2
     assert all("escalated" in a["trigger"] for a in alerts)
@@ -286,7 +293,9 @@ def test_restart_over_ssh_against_a_real_sshd(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Runs docker compose restart on the target host over SSH (stand-in first on the remote PATH) and verifies."""
-    remote = write_standin(tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", lab_sandbox.base_urls)
+    remote = write_standin(
+        tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", lab_sandbox.base_urls, lab_sandbox.control_token
+    )
     server = make_sshd([remote.bin_dir])
     stacks = tmp_path / "remote-stacks"
     (stacks / "vaultwarden").mkdir(parents=True)

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import json
 import logging
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
 from infracore_verify.contracts.sets import SUITE_ROOT
-from infracore_verify.redact import MASK, REDACTOR, Redactor, install_log_masking, scrub_tree
+from infracore_verify.redact import (
+    MASK,
+    REDACTOR,
+    HiddenEnviron,
+    Redactor,
+    Secret,
+    TreeSnapshot,
+    child_environ,
+    install_log_masking,
+    mask_handler,
+    rewrite_masked,
+    scrub_tree,
+)
 from tests.conftest import PROJECT_CONFTEST
 
 CANARY = "canary-S3cr3t-0f-the-d4y-7f1c9e"
@@ -143,3 +162,136 @@ def test_planted_secret_never_reaches_an_artifact(pytester: pytest.Pytester, wor
     assert any(p.suffix == ".json" and "allure" in p.parts for p in artifacts)
     leaked = [str(p) for p in artifacts if CANARY.encode() in p.read_bytes()]
     assert leaked == []
+
+
+# --- issue 9: encoded forms, URL parts, reprs, handler filters, a scrub that touches only the run's files ----
+
+SPECIAL = 'Fk9+canary/Zq7="tK9\\pL2&é'
+"""A fake secret whose URL-, JSON-, HTML- and base64-encoded forms all differ from the raw value."""
+
+
+def _forms(value: str) -> dict[str, str]:
+    raw = value.encode()
+    return {
+        "raw": value,
+        "quote": quote(value),
+        "quote safe=''": quote(value, safe=""),
+        "quote_plus": quote_plus(value),
+        "base64": base64.b64encode(raw).decode(),
+        "base64 unpadded": base64.b64encode(raw).decode().rstrip("="),
+        "base64 urlsafe": base64.urlsafe_b64encode(raw).decode(),
+        "base64 urlsafe unpadded": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        "base64 inside Basic auth": base64.b64encode(b"ops:" + raw).decode(),
+        "base64 at offset 2": base64.b64encode(b"xy" + raw + b"tail").decode(),
+        "json": json.dumps(value)[1:-1],
+        "json ascii=False": json.dumps(value, ensure_ascii=False)[1:-1],
+        "html": html.escape(value),
+    }
+
+
+@pytest.mark.parametrize("form", list(_forms(SPECIAL)))
+def test_every_encoded_form_of_a_secret_is_masked(form: str) -> None:
+    """Masks the URL-encoded, base64 (standard, URL-safe, padded or not, embedded), JSON and HTML forms."""
+    r = Redactor()
+    r.register(SPECIAL, "planted")
+    text = _forms(SPECIAL)[form]
+    assert text != ""
+    assert r.contains_secret(f"before {text} after")
+    masked = r.mask(f"before {text} after")
+    assert "[REDACTED:planted]" in masked
+    assert text not in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fk9%2Bcanary%2FZq7%3D%22tK9%5CpL2%26%C3%A9",
+        "Fk9%2bcanary%2fZq7%3d%22tK9%5cpL2%26%c3%a9",
+        'Fk9%2Bcanary/Zq7%3D"tK9\\pL2&é',
+    ],
+    ids=["uppercase hex", "lowercase hex", "partly decoded (an IRI)"],
+)
+def test_a_secret_percent_encoded_in_any_mixture_is_masked(text: str) -> None:
+    """Masks a URL-encoded secret whatever the hex case and whichever characters a server log decoded."""
+    r = Redactor()
+    r.register(SPECIAL, "planted")
+    assert r.mask(f"GET /x?id={text}&y=1") == "GET /x?id=[REDACTED:planted]&y=1"
+
+
+def test_a_registered_url_registers_its_secret_parts() -> None:
+    """Masks userinfo, token-like path segments and query values of a registered URL wherever they appear alone."""
+    r = Redactor()
+    r.register("http://ops:pw5Xr8userinfo@127.0.0.1:9/hooks/hk7Qz2Webhook%2BTok3n?token=qt9Lm4Query&format=json")
+    line = r.mask('"POST /hooks/hk7Qz2Webhook%2BTok3n?token=qt9Lm4Query&format=json HTTP/1.1" 200')
+    assert line == '"POST /hooks/[REDACTED:secret]?token=[REDACTED:secret]&format=json HTTP/1.1" 200'
+    assert r.mask("hk7Qz2Webhook+Tok3n and pw5Xr8userinfo") == "[REDACTED:secret] and [REDACTED:secret]"
+    assert r.mask("hooks json format 127.0.0.1") == "hooks json format 127.0.0.1"
+
+
+def test_registrations_keep_labels_and_not_the_encoded_forms() -> None:
+    """Hands an xdist controller each value once with its label (it derives the encoded forms itself)."""
+    r = Redactor()
+    r.register(CANARY, "cloudflare.api_token")
+    assert r.registrations() == [(CANARY, "cloudflare.api_token")]
+    assert r.values() == [CANARY]
+
+
+def test_secret_and_hidden_environ_never_print_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keeps secret material out of reprs (what `--showlocals` and dataclass reprs print)."""
+    monkeypatch.setenv("GITHUB_TOKEN", CANARY)
+    secret = Secret(CANARY)
+    env = HiddenEnviron({"INFRACORE_RUN_KEY": "CAP-x"})
+    assert secret == CANARY
+    assert f"{secret}" == CANARY
+    assert CANARY not in repr(secret)
+    assert CANARY not in repr({"token": secret})
+    assert CANARY not in repr(env)
+    assert "INFRACORE_RUN_KEY" in repr(env)
+    child = child_environ(env)
+    assert child is not None
+    assert child["GITHUB_TOKEN"] == CANARY
+    assert child["INFRACORE_RUN_KEY"] == "CAP-x"
+    assert dict(HiddenEnviron({"A": "1"}, inherit=False)) == {"A": "1"}
+
+
+def test_handler_filter_masks_a_record_made_before_the_secret_was_known() -> None:
+    """Masks, at the handler, a record created before its secret was registered (message and traceback)."""
+    r = Redactor()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    mask_handler(handler, r)
+    mask_handler(handler, r)
+    assert len(handler.filters) == 1
+    try:
+        raise ValueError(f"boom {CANARY}")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "got %s", (CANARY,), sys.exc_info())
+    r.register(CANARY, "late")
+    handler.handle(record)
+    assert CANARY not in stream.getvalue()
+    assert stream.getvalue().count("[REDACTED:late]") == 2
+
+
+def test_scrub_tree_never_follows_links_nor_touches_binaries_or_older_files(tmp_path: Path, redactor: Redactor) -> None:
+    """Rewrites only regular text files written after the snapshot, never through a symlink or hard link."""
+    outside = tmp_path / "operator.env"
+    outside.write_text(f"TOKEN={CANARY}\n")
+    root = tmp_path / "allure"
+    root.mkdir()
+    old = root / "old-result.json"
+    old.write_text(f'"{CANARY}"')
+    snapshot = TreeSnapshot.take(root)
+    (root / "link.json").symlink_to(outside)
+    (root / "dir-link").symlink_to(tmp_path, target_is_directory=True)
+    os.link(outside, root / "hard.json")
+    blob = b"\x89PNG\0" + CANARY.encode()
+    (root / "shot.png").write_bytes(blob)
+    (root / "latin1.txt").write_bytes(b"\xe9" + CANARY.encode())
+    new = root / "new-result.json"
+    new.write_text(f'"{CANARY}"')
+    assert scrub_tree(root, redactor, since=snapshot) == 1
+    assert new.read_text() == '"[REDACTED:cloudflare.api_token]"'
+    assert outside.read_text() == f"TOKEN={CANARY}\n"
+    assert old.read_text() == f'"{CANARY}"'
+    assert (root / "shot.png").read_bytes() == blob
+    assert rewrite_masked(root / "link.json", redactor) is False

@@ -13,13 +13,16 @@ import pytest
 from infracore_verify.contracts.sets import Contracts
 from infracore_verify.reporting.waivers import load_gaps
 from tests.conftest import ContractEditor, gates_project
-from tests.test_waivers import OWNER, gap
+from tests.test_waivers import D127_FINDING, OWNER, gap
 
 GAP_ID = "GAP-OP-9201"
 
 
 def lock_only_gap(review_by: dt.date) -> dict[str, Any]:
-    """Returns an open gap that links D127 only through regression_lock_id (no gate_ids key at all)."""
+    """Returns an open gap that links D127 only through regression_lock_id (no gate_ids key at all).
+
+    It names D127's finding (`waives`, from `gap`): since issue 9 item 19 a gap waives only what it names.
+    """
     entry = gap(review_by=review_by, id=GAP_ID, regression_lock_id="D127")
     del entry["gate_ids"]
     return entry
@@ -44,7 +47,14 @@ def test_regression_lock_id_alone_links_and_waives(
     [path] = [p for p in (suite.path / "reports" / "receipts").glob("*.json") if not p.name.endswith(".drift.json")]
     data = json.loads(path.read_text())
     assert data["waivers"] == [
-        {"gate": "D127", "gap": GAP_ID, "owner": OWNER, "review_by": review.isoformat(), "status": "applied"}
+        {
+            "gate": "D127",
+            "gap": GAP_ID,
+            "owner": OWNER,
+            "review_by": review.isoformat(),
+            "status": "applied",
+            "findings": [D127_FINDING],
+        }
     ]
     assert [g["verdict"] for g in data["gates"]] == ["waived"]
 

@@ -59,6 +59,7 @@ PROBE_CLASSES = (
     "http_<code>",
     "schema_drift",
     "inventory_drift",
+    "status_drift",
     "latency_incident",
     "setup_error",
     "no_token",

@@ -194,8 +194,8 @@ def first_error(response: requests.Response) -> dict[str, Any]:
 
 
 def test_cloudflare_token_verify_accepts_the_token(sb: Sandbox) -> None:
-    """Answers the API token with 200, status active and the 10000 'valid and active' message."""
-    response = cf_get(sb, "/user/tokens/verify")
+    """Answers the (account-owned) API token at the account endpoint: 200, active, the 'valid and active' message."""
+    response = cf_get(sb, f"/accounts/{INVENTORY['account_id']}/tokens/verify")
     body = response.json()
     assert response.status_code == 200
     assert body["success"] is True
@@ -344,7 +344,8 @@ def test_cloudflare_tunnels_honour_is_deleted(sb: Sandbox) -> None:
 
 
 def test_cloudflare_tunnel_configuration_mirrors_the_inventory_ingress(sb: Sandbox) -> None:
-    """Serves the tunnel's ingress rules in inventory order, catch-all last, source cloudflare."""
+    """Serves a remotely managed tunnel's ingress rules in inventory order, catch-all last, source cloudflare."""
+    sb.inject(FaultSpec("cloudflare", "tunnel_remote"))
     tunnel = INVENTORY["tunnels"][0]
     body = cf_get(sb, f"/accounts/{INVENTORY['account_id']}/cfd_tunnel/{tunnel['id']}/configurations").json()
     result = body["result"]
@@ -356,11 +357,12 @@ def test_cloudflare_tunnel_configuration_mirrors_the_inventory_ingress(sb: Sandb
 
 
 def test_cloudflare_registrar_lists_registrar_zones(sb: Sandbox) -> None:
-    """Lists one registrar domain per inventory zone marked registrar: true, on a single page."""
-    body = cf_get(sb, f"/accounts/{INVENTORY['account_id']}/registrar/domains", headers=cf_global(sb)).json()
-    expected = {z["name"]: z["id"] for z in INVENTORY["zones"] if z.get("registrar")}
-    assert {d["name"]: d["id"] for d in body["result"]} == expected
-    assert body["result_info"]["count"] == body["result_info"]["total_count"] == len(expected)
+    """Lists one registration (domain_name) per inventory zone marked registrar: true; one page, empty cursor."""
+    path = f"/accounts/{INVENTORY['account_id']}/registrar/registrations"
+    body = cf_get(sb, path, headers=cf_global(sb)).json()
+    expected = [z["name"] for z in INVENTORY["zones"] if z.get("registrar")]
+    assert [d["domain_name"] for d in body["result"]] == expected
+    assert body["result_info"] == {"count": len(expected), "per_page": 20, "cursor": ""}
 
 
 def test_cloudflare_wrong_method_is_405(sb: Sandbox) -> None:
@@ -895,11 +897,11 @@ def test_fault_times_limit(sb: Sandbox) -> None:
 @pytest.mark.parametrize(
     ("spec", "hit", "missed"),
     [
-        ("cloudflare:status=503@/zones*", "/zones/{zone}/dns_records", "/user/tokens/verify"),
-        ("cloudflare:status=503@/zones", "/zones", "/user/tokens/verify"),
+        ("cloudflare:status=503@/zones*", "/zones/{zone}/dns_records", "/accounts/{account}/tokens/verify"),
+        ("cloudflare:status=503@/zones", "/zones", "/accounts/{account}/tokens/verify"),
         ("cloudflare:status=503@/client/v4/zones", "/zones", "/accounts/{account}/cfd_tunnel"),
         ("cloudflare:status=503@*/dns_records", "/zones/{zone}/dns_records", "/zones"),
-        ("cloudflare:status=503@GET:/zones", "/zones", "/user/tokens/verify"),
+        ("cloudflare:status=503@GET:/zones", "/zones", "/accounts/{account}/tokens/verify"),
     ],
     ids=["glob", "prefix", "full-path", "suffix-glob", "method"],
 )
@@ -1120,8 +1122,8 @@ def test_seed_follows_edited_contracts(edit_contract: ContractEditor, contracts_
     assert [z.name for z in seed.zones][-1] == "example.dev"
     assert seed.env_var("infisical", "project_id") == "INFISICAL_PROJECT_ID"
     with Sandbox(seed) as sb:
-        domains = cf_get(sb, f"/accounts/{seed.account_id}/registrar/domains").json()["result"]
-        assert [d["name"] for d in domains] == ["example.com", "example.org", "example.dev"]
+        domains = cf_get(sb, f"/accounts/{seed.account_id}/registrar/registrations").json()["result"]
+        assert [d["domain_name"] for d in domains] == ["example.com", "example.org", "example.dev"]
 
 
 def test_seed_errors_name_the_file(edit_contract: ContractEditor, contracts_dir: Path, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ ALL_PROBES = [
     "vaultwarden.alive",
     "vaultwarden.version",
     "vaultwarden.config",
+    "vaultwarden.revision.date",
     "infisical.status",
     "secrets.auth.status",
     "secrets.namespace.status",
@@ -95,7 +96,7 @@ def test_injected_faults_name_system_probe_and_class(suite: pytest.Pytester) -> 
         "--sandbox-fault",
         "cloudflare:malformed_json@/user/tokens/verify",
     )
-    result.assert_outcomes(passed=13, failed=6, deselected=16)
+    result.assert_outcomes(passed=13, failed=7, deselected=16)
     result.stdout.fnmatch_lines(
         [
             "cloudflare.token.verify (cloudflare): expected GET /user/tokens/verify -> 2xx; got * parse_error *",
@@ -112,6 +113,7 @@ def test_injected_faults_name_system_probe_and_class(suite: pytest.Pytester) -> 
         "vaultwarden.alive": "network_error",
         "vaultwarden.version": "network_error",
         "vaultwarden.config": "network_error",
+        "vaultwarden.revision.date": "network_error",
         "infisical.status": "schema_drift",
         "authentik.health.ready": "api_error",
     }
@@ -138,12 +140,14 @@ def test_bad_fault_spec_is_a_usage_error(suite: pytest.Pytester) -> None:
 
 def test_live_gates_run_through_the_same_clients(suite: pytest.Pytester) -> None:
     """Passes D315 and D55 on the sandbox and fails D315 naming the failing probe part and its class."""
-    run(suite, "-m", "live", "-v").assert_outcomes(passed=3, deselected=32)
+    run(suite, "-m", "live", "-v").assert_outcomes(passed=3, deselected=33)
     failing = run(suite, "--gate", "D315", "--sandbox-fault", "cloudflare:rate_limit@/zones*")
     failing.assert_outcomes(failed=1)
+    # cloudflare.token.verify asks Zone Read with the token (GET /zones), so the rate limit stops it too.
     failing.stdout.fnmatch_lines(
         [
-            "D315 FAIL: 2 of 5 part(s) failed [[]deterministic[]]",
+            "D315 FAIL: 3 of 5 part(s) failed [[]deterministic[]]",
+            "  part cloudflare.token.verify FAIL: *GET /zones -> 429 rate_limited* [[]rate_limited[]]",
             "  part cloudflare.zone.list FAIL: *429 rate_limited* [[]rate_limited[]]",
             "  part cloudflare.inventory.sync FAIL: *429 rate_limited* [[]rate_limited[]]",
         ]

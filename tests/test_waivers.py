@@ -1,4 +1,8 @@
-"""Waivers from operational.gaps.yaml: applied, expired and closable, end to end and as rules."""
+"""Waivers from operational.gaps.yaml: applied, expired and closable, end to end and as rules.
+
+Since issue 9 item 19 a gap waives only the findings it names (`waives`); the gaps here name D127's one
+finding by its YAML path (see tests/test_waivers_findings.py for partial waivers and finding ids).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,28 @@ from typing import Any
 
 import pytest
 
+from infracore_verify.contracts.findings import Finding
 from infracore_verify.contracts.sets import Contracts
-from infracore_verify.reporting.waivers import Gap, Waiver, WaiverBook, load_gaps, summary
+from infracore_verify.reporting.waivers import (
+    Gap,
+    GateFinding,
+    Selector,
+    Waiver,
+    WaiverBook,
+    finding_id,
+    load_gaps,
+    summary,
+)
 from tests.conftest import ContractEditor, gates_project
 
 GAP_ID = "GAP-OP-9001"
 OWNER = "@platform"
 HEADLINE = "D127 FAIL: 1 finding(s) [deterministic]"
+D127_PATH = "$.core_mode.core_count_limit"
+"""The YAML path of the one finding D127 reports when core_count_limit is 99 (`broken_d127`)."""
+D127_FINDING = finding_id(
+    "D127", "gate.execution.topology.yaml", D127_PATH, "core gate count mismatch: expected 99 got 13"
+)
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
@@ -57,7 +76,7 @@ def categories_of(folder: Path, result: dict[str, Any]) -> list[str]:
 
 
 def gap(status: str = "open", review_by: dt.date | None = None, **extra: Any) -> dict[str, Any]:
-    """Returns a schema-valid gap entry linking D127."""
+    """Returns a schema-valid gap entry linking D127 and waiving its core-count finding (by YAML path)."""
     entry: dict[str, Any] = {
         "id": GAP_ID,
         "title": "Core count limit under review",
@@ -69,6 +88,7 @@ def gap(status: str = "open", review_by: dt.date | None = None, **extra: Any) ->
         "status": status,
         "owner": OWNER,
         "gate_ids": ["D127"],
+        "waives": [{"path": D127_PATH}],
     }
     if review_by is not None:
         entry["review_by"] = review_by.isoformat()
@@ -128,11 +148,18 @@ def test_open_gap_waives_the_failure_until_review_by(
             "wrapper: total=1 pass=0 fail=0 waived=1",
             "failing_gate_ids: none",
             "waivers: applied=1 expired=0 closable=0",
-            f"    D127 {GAP_ID}: applied (owner {OWNER}, review by {review})",
+            f"    D127 {GAP_ID}: applied (owner {OWNER}, review by {review}) findings {D127_FINDING}",
         ]
     )
     data = receipt(suite)
-    entry = {"gate": "D127", "gap": GAP_ID, "owner": OWNER, "review_by": review.isoformat(), "status": "applied"}
+    entry = {
+        "gate": "D127",
+        "gap": GAP_ID,
+        "owner": OWNER,
+        "review_by": review.isoformat(),
+        "status": "applied",
+        "findings": [D127_FINDING],
+    }
     assert data["waivers"] == [entry]
     [row] = data["gates"]
     assert (row["verdict"], row["failure_class"], row["message"]) == ("waived", "deterministic", reason)
@@ -182,17 +209,24 @@ def test_expired_waiver_fails_again(suite: pytest.Pytester, contracts_dir: Path,
         [
             "failing_gate_ids: D127",
             "waivers: applied=0 expired=1 closable=0",
-            f"    D127 {GAP_ID}: expired (owner {OWNER}, review by {review})",
+            f"    D127 {GAP_ID}: expired (owner {OWNER}, review by {review}) findings {D127_FINDING}",
         ]
     )
     data = receipt(suite)
     assert data["waivers"] == [
-        {"gate": "D127", "gap": GAP_ID, "owner": OWNER, "review_by": review.isoformat(), "status": "expired"}
+        {
+            "gate": "D127",
+            "gap": GAP_ID,
+            "owner": OWNER,
+            "review_by": review.isoformat(),
+            "status": "expired",
+            "findings": [D127_FINDING],
+        }
     ]
     [row] = data["gates"]
     assert (row["verdict"], row["failure_class"]) == ("fail", "deterministic")
     assert row["message"].startswith(first + "\n")
-    assert data["failure_class"] == {"deterministic": 1, "freshness": 0, "gate_bug": 0}
+    assert data["failure_class"] == {"deterministic": 1, "freshness": 0, "gate_bug": 0, "timeout": 0}
     allure = allure_result(out)
     assert allure["status"] == "failed"
     assert allure["statusDetails"]["message"].startswith(f"Failed: {first}\n")
@@ -273,9 +307,22 @@ def book(*gaps: Gap) -> WaiverBook:
     return WaiverBook(gaps, DAY)
 
 
+FAILING = [GateFinding.of("D1", Finding("f.yaml", 2, "$.x", "bad"))]
+"""The one finding of a failing D1, which every gap of `make_gap` names by its YAML path."""
+
+
 def make_gap(gap_id: str, status: str = "open", review_by: str = "", gates: tuple[str, ...] = ("D1",)) -> Gap:
-    """Returns a gap linking `gates`."""
-    return Gap(gap_id, status, owner="@o", review_by=review_by, gate_ids=gates, file="gaps.yaml", line=3)
+    """Returns a gap linking `gates` and waiving findings at `$.x`."""
+    return Gap(
+        gap_id,
+        status,
+        owner="@o",
+        review_by=review_by,
+        gate_ids=gates,
+        file="gaps.yaml",
+        line=3,
+        waives=(Selector(path="$.x"),),
+    )
 
 
 def test_first_valid_gap_in_file_order_waives() -> None:
@@ -285,7 +332,7 @@ def test_first_valid_gap_in_file_order_waives() -> None:
         make_gap("GAP-OP-2"),
         make_gap("GAP-OP-3", status="accepted", review_by="2026-11-26"),
         make_gap("GAP-OP-4", review_by="2027-01-01"),
-    ).decide("D1", "fail")
+    ).decide("D1", "fail", FAILING)
     assert decision.applied is not None
     assert decision.applied.gap.id == "GAP-OP-3"
     assert decision.expired is None
@@ -298,7 +345,7 @@ def test_expired_and_undated_gaps() -> None:
         make_gap("GAP-OP-1", review_by="2026-02-30"),
         make_gap("GAP-OP-2", review_by="2026-11-25"),
         make_gap("GAP-OP-3", review_by="2026-10-01"),
-    ).decide("D1", "fail")
+    ).decide("D1", "fail", FAILING)
     assert decision.applied is None
     assert decision.expired is not None
     assert decision.expired.gap.id == "GAP-OP-2"
@@ -320,7 +367,7 @@ def test_pass_skip_and_unlinked_gates() -> None:
         ("GAP-OP-3", "closable"),
     ]
     assert waivers.decide("D1", "skip").waivers == ()
-    assert waivers.decide("D2", "fail").waivers == ()
+    assert waivers.decide("D2", "fail", FAILING).waivers == ()
 
 
 def test_messages_and_summary() -> None:
@@ -341,6 +388,7 @@ def test_messages_and_summary() -> None:
         "owner": "@o",
         "review_by": "2026-11-01",
         "status": "expired",
+        "findings": [],
     }
     assert summary([waiver.row(), {**waiver.row(), "status": "closable"}]) == {
         "applied": 0,
@@ -358,6 +406,7 @@ def test_load_gaps_links_gate_ids_and_regression_lock(
         ("GAP-OP-1291", "open", "@operator", "2027-03-31", ("D320",)),
         ("GAP-OP-1302", "fixed", "@operator", "", ("D149",)),
     ]
+    assert [g.waives for g in gaps] == [(), ()]  # the shipped gaps name no findings: they waive nothing
     assert gaps[0].where("review_by").startswith("contracts/operational.gaps.yaml:")
     edit_contract("operational.gaps.yaml", lambda d: d["gaps"][0].update(severity="urgent"))
     assert load_gaps(open_contracts().doc("gaps")) == []  # a gaps file that does not load waives nothing

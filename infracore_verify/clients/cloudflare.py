@@ -10,6 +10,14 @@ Auth (SPINE §9, without the original's defects):
 - With only the Global API Key, it is used from the start (`mode="global"`, no fallback).
 - With neither, the constructor raises `CloudflareAuthMissingError` naming what is missing.
 
+Token verification: a user-owned token verifies at `GET /user/tokens/verify`, an account-owned token (what
+Cloudflare recommends now) only at `GET /accounts/{account_id}/tokens/verify`; the user endpoint answers 401 or
+403 for it. `verify_token(owner)` asks the endpoint the owner names (`user`, `account`), or with `auto` the user
+endpoint first and, after a 401/403 there and with an account id configured, the account endpoint; the result's
+`path` says which endpoint answered and `token_owner()` what that means. `token_access()` asks, with the token only
+(never the fallback), one cheap read per permission the baseline needs, so a token refused for one of them
+(403 code 10000, or 9109 for an IP-restricted token) is seen even when the fallback keeps the reads going.
+
 Envelope: a 2xx is a success only when its body is a JSON object with `success: true`. A 2xx with
 `success: false` is `api_error` (the server said the call failed; the HTTP status does not decide), and a 2xx
 JSON body without a boolean `success` is `parse_error` (not a Cloudflare envelope: a proxy or captive page).
@@ -41,6 +49,19 @@ from infracore_verify.clients.http import (
 
 SYSTEM = "cloudflare"
 FALLBACK_REASON = "token_invalid"
+
+
+TOKEN_OWNERS = ("auto", "user", "account")
+"""Who owns the API token: `user`, `account`, or `auto` (detect: the user endpoint, then the account endpoint)."""
+USER_VERIFY_PATH = "/user/tokens/verify"
+ACCOUNT_VERIFY_SUFFIX = "/tokens/verify"
+TOKEN_PERMISSIONS: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
+    ("Zone Read", "/zones", {"per_page": 5}),
+    ("DNS Read", "/zones/{zone_id}/dns_records", {"per_page": 1}),
+    ("Cloudflare Tunnel Read", "/accounts/{account_id}/cfd_tunnel", {"per_page": 1, "is_deleted": "false"}),
+    ("Registrar Read", "/accounts/{account_id}/registrar/registrations", {"per_page": 1}),
+)
+"""(permission, endpoint, query) of every read the baseline needs the token for, asked by `token_access()`."""
 
 
 class CloudflareAuthMissingError(MissingSettingError):
@@ -106,6 +127,37 @@ class CloudflareEnvelope:
         return "; ".join(str(e) for e in self.errors) or None
 
 
+@dataclass(frozen=True)
+class TokenAccess:
+    """One permission check of `token_access()`: the permission, the endpoint asked and its token-only result."""
+
+    permission: str
+    endpoint: str
+    result: ApiResult
+
+    @property
+    def refused(self) -> bool:
+        """True when the token was refused (401/403: missing permission, 9109 IP restriction, invalid token)."""
+        return self.result.failure_class == "token_invalid"
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        """Return the error codes of the refusal (10000 missing permission, 9109 IP-restricted token, ...)."""
+        envelope = CloudflareEnvelope.parse(self.result.body)
+        return tuple(e.code for e in envelope.errors if e.code is not None) if envelope else ()
+
+    def describe(self) -> str:
+        """Return `<permission> (GET <endpoint> -> <status> <codes and messages>)`."""
+        envelope = CloudflareEnvelope.parse(self.result.body)
+        said = (envelope.error_text() if envelope else None) or self.result.detail or self.result.failure_class
+        return f"{self.permission} (GET {self.endpoint} -> {self.result.status or 'no response'} {said})"
+
+
+def token_owner(result: ApiResult) -> str:
+    """Return `account` when the verify result came from the account endpoint, else `user`."""
+    return "account" if result.path.startswith("/accounts/") else "user"
+
+
 def token_health(result: ApiResult) -> str:
     """Return `valid`, `no_token`, the token's non-active status (`disabled`, `expired`) or the failure class."""
     if result.failure_class is not None:
@@ -150,6 +202,11 @@ class CloudflareClient(ApiClient):
         self._token = api_token or None
         self._global = (api_email, api_key) if api_email and api_key else None
         self.account_id = account_id or None
+
+    @property
+    def has_global_key(self) -> bool:
+        """True when the Global API Key (email and key) is configured, so refused token reads fall back."""
+        return self._global is not None
 
     def _token_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
@@ -288,14 +345,23 @@ class CloudflareClient(ApiClient):
             )
         return f"/accounts/{quote(self.account_id, safe='')}{suffix}"
 
-    def verify_token(self) -> ApiResult:
-        """Verify the API token (GET /user/tokens/verify, token only); without a token report `no_token`."""
-        path = "/user/tokens/verify"
+    def _token_get(self, path: str, params: Mapping[str, Any] | None = None) -> ApiResult:
+        return self.send("GET", path, params=params, headers=self._token_headers(), mode="token")
+
+    def verify_token(self, owner: str = "auto") -> ApiResult:
+        """Verify the API token at the endpoint of its owner (`user`, `account`, or `auto`: detect); no token: `no_token`.
+
+        `auto` asks `/user/tokens/verify` and, after a 401/403 there and with an account id configured,
+        `/accounts/{account_id}/tokens/verify`; the returned result keeps both exchanges and its `path` names the
+        endpoint that answered. Token only: the Global API Key is never used to verify.
+        """
+        if owner not in TOKEN_OWNERS:
+            raise ValueError(f"token owner {owner!r} is not one of {', '.join(TOKEN_OWNERS)}")
         if self._token is None:
             return ApiResult(
                 system=self.name,
                 method="GET",
-                path=path,
+                path=USER_VERIFY_PATH,
                 status=0,
                 failure_class="no_token",
                 body=None,
@@ -306,7 +372,63 @@ class CloudflareClient(ApiClient):
                 mode="none",
                 detail="no API token configured (only the Global API Key); nothing to verify",
             )
-        return self.send("GET", path, headers=self._token_headers(), mode="token")
+        if owner == "account":
+            return self._token_get(self._account_path(ACCOUNT_VERIFY_SUFFIX))
+        first = self._token_get(USER_VERIFY_PATH)
+        if owner == "user" or first.failure_class != "token_invalid":
+            return first
+        refused = f"GET {USER_VERIFY_PATH} answered {first.status}" + (f" ({first.detail})" if first.detail else "")
+        if not self.account_id:
+            first.warnings.append(
+                f"{refused}; an account-owned token verifies only at GET /accounts/{{account_id}}{ACCOUNT_VERIFY_SUFFIX}"
+                ", so configure systems.cloudflare.credentials.account_id"
+            )
+            return first
+        second = self._token_get(self._account_path(ACCOUNT_VERIFY_SUFFIX))
+        return ApiResult(
+            system=self.name,
+            method="GET",
+            path=second.path,
+            status=second.status,
+            failure_class=second.failure_class,
+            body=second.body,
+            elapsed=first.elapsed + second.elapsed,
+            attempts=first.attempts + second.attempts,
+            waited=first.waited + second.waited,
+            exchanges=first.exchanges + second.exchanges,
+            mode="token",
+            warnings=[*first.warnings, *second.warnings],
+            detail=second.detail if second.failure_class else None,
+            waits=first.waits + second.waits,
+        )
+
+    def token_access(self, zone_id: str | None = None) -> list[TokenAccess]:
+        """Ask, with the token only, one cheap read per permission the baseline needs (see `TOKEN_PERMISSIONS`).
+
+        The DNS read needs a zone: `zone_id`, else the first zone the Zone read returned (skipped when there is
+        none); the account reads need the account id (skipped without it). No request falls back.
+        """
+        if self._token is None:
+            return []
+        checks: list[TokenAccess] = []
+        for permission, suffix, params in TOKEN_PERMISSIONS:
+            if "{zone_id}" in suffix:
+                if zone_id is None:
+                    continue
+                path = suffix.format(zone_id=quote(zone_id, safe=""))
+            elif suffix.startswith("/accounts/"):
+                if not self.account_id:
+                    continue
+                path = self._account_path(suffix.removeprefix("/accounts/{account_id}"))
+            else:
+                path = suffix
+            result = self._token_get(path, params)
+            checks.append(TokenAccess(permission, suffix, result))
+            if suffix == "/zones" and zone_id is None and result.ok:
+                envelope = CloudflareEnvelope.parse(result.body)
+                first = envelope.result[0] if envelope and isinstance(envelope.result, list) and envelope.result else {}
+                zone_id = str(first.get("id")) if isinstance(first, Mapping) and first.get("id") else None
+        return checks
 
     def zones(self, per_page: int = 50) -> PagedResult:
         """List every zone (GET /zones, per_page at most 50)."""
@@ -325,9 +447,41 @@ class CloudflareClient(ApiClient):
         """Fetch a tunnel's remote configuration (ingress rules)."""
         return self.request("GET", self._account_path(f"/cfd_tunnel/{quote(tunnel_id, safe='')}/configurations"))
 
-    def registrar_domains(self) -> ApiResult:
-        """List the account's Cloudflare Registrar domains (a single page, as the SDK treats it)."""
-        return self.request("GET", self._account_path("/registrar/domains"))
+    def registrar_registrations(self, per_page: int = 50, *, max_pages: int = DEFAULT_MAX_PAGES) -> PagedResult:
+        """List the account's domain registrations (GET /accounts/{id}/registrar/registrations), every cursor page.
+
+        Replaces `/registrar/domains`, which reached end of life on 2026-09-27. Paging follows
+        `result_info.cursor` until it is empty or absent; a cursor seen before fails the page (parse_error).
+        """
+        path = self._account_path("/registrar/registrations")
+        cursors: dict[int, str] = {}
+        seen: set[str] = set()
+
+        def fetch(page: int) -> ApiResult:
+            params: dict[str, Any] = {"per_page": per_page}
+            if page in cursors:
+                params["cursor"] = cursors[page]
+            return self.request("GET", path, params=params)
+
+        def extract(result: ApiResult, page: int) -> tuple[list[Any], int | None]:
+            envelope = CloudflareEnvelope.parse(result.body)
+            assert envelope is not None  # a successful result always has an envelope
+            if not isinstance(envelope.result, list):
+                result.failure_class = "parse_error"
+                result.detail = "listing 'result' is not an array"
+                return [], None
+            cursor = (envelope.result_info or {}).get("cursor")
+            if not isinstance(cursor, str) or not cursor:
+                return envelope.result, None
+            if cursor in seen:
+                result.failure_class = "parse_error"
+                result.detail = "result_info.cursor repeats an earlier cursor (the listing would never end)"
+                return [], None
+            seen.add(cursor)
+            cursors[page + 1] = cursor
+            return envelope.result, page + 1
+
+        return collect_pages(fetch, extract, max_pages=max_pages)
 
 
 def _positive_int(value: Any) -> int | None:

@@ -6,7 +6,9 @@ Exceptions:
     CredentialError            a credential is missing or cannot be fetched (names the variable or the
                                secret path and the YAML path, never a value)
 
-Every value resolved here is registered with the redactor before anyone sees it.
+Every value resolved here is registered with the redactor before anyone sees it, and handed out as a
+`Secret` (a str whose repr is masked), so `--showlocals` and reprs of the clients that hold it never show it.
+The process environment is held as a `HiddenEnviron`, never as a printable copy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infracore_verify.contracts.model import mapping
-from infracore_verify.redact import REDACTOR
+from infracore_verify.redact import REDACTOR, HiddenEnviron, Secret
 
 SecretFetcher = Callable[[str, list[str]], dict[str, str]]
 """fetch(path, keys) -> {key: value} from the credential source (Infisical); raises on failure."""
@@ -74,7 +76,9 @@ class CredentialResolver:
         fetch_secrets: SecretFetcher | None = None,
     ) -> None:
         self.refs = references(env_data)
-        self.environ = environ
+        self.environ: Mapping[str, str] = (
+            environ if isinstance(environ, HiddenEnviron) else HiddenEnviron(environ, inherit=False)
+        )
         self.display = display
         self.fetch_secrets = fetch_secrets
         self._resolved: dict[str, dict[str, str]] = {}
@@ -91,7 +95,7 @@ class CredentialResolver:
                 value = self.environ.get(ref.env)
                 if value:
                     REDACTOR.register(value, f"{system}.{ref.name}")
-                    values[ref.name] = value
+                    values[ref.name] = Secret(value)
                 else:
                     problems[ref.name] = f"environment variable {ref.env} is not set"
             elif ref.secret:
@@ -111,7 +115,7 @@ class CredentialResolver:
             for ref, key in zip(refs, keys, strict=True):
                 if fetched.get(key):
                     REDACTOR.register(fetched[key], f"{system}.{ref.name}")
-                    values[ref.name] = fetched[key]
+                    values[ref.name] = Secret(fetched[key])
                 else:
                     problems[ref.name] = f"{ref.describe()} does not exist"
         self._resolved[system] = values
@@ -163,4 +167,5 @@ class CredentialResolver:
                 value = None
         if value:
             REDACTOR.register(value, label)
-        return value or None
+            return Secret(value)
+        return None

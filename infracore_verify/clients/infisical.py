@@ -2,7 +2,9 @@
 
 The access token from `POST /api/v1/auth/universal-auth/login` is kept privately, registered with REDACTOR
 and reused until min(60 s, 10 % of its `expiresIn`) is left, then renewed by logging in again (`expiresIn: 0`
-means it never expires). A 401 or 403 on an authenticated call drops the cached token, so the next call logs
+means it never expires). Each login mints a token row, uses up one `numUsesLimit` use and writes an audit
+entry, so a run shares one client and one login: `session_login()` returns the login that minted the cached
+token (the auth probe's check) and only logs in when there is none; `logins` counts the logins sent. A 401 or 403 on an authenticated call drops the cached token, so the next call logs
 in again. Recorded login exchanges show only `expiresIn`, `accessTokenMaxTTL`, `tokenType` and the error
 fields.
 
@@ -78,6 +80,7 @@ class InfisicalClient(TokenLoginClient):
         self._client_id = client_id or None
         self._client_secret = client_secret or None
         self._access = CachedToken(clock)
+        self._last_login: ApiResult | None = None
         self.logins = 0
         """Number of login requests made (each mints a token and writes an audit-log entry)."""
 
@@ -125,7 +128,19 @@ class InfisicalClient(TokenLoginClient):
                 REDACTOR.register(token, label="infisical.access_token")
                 self._access.set(token, float(expires) if isinstance(expires, int | float) else None)
         result.body = redact_body(body, LOGIN_RESPONSE_SHOWN)
+        self._last_login = result if result.ok and self._access.get() is not None else None
         return result
+
+    def session_login(self) -> ApiResult:
+        """Return the login behind the cached token; log in (once, under the token lock) only when none is fresh.
+
+        Every caller of one client shares one login per token lifetime: the auth probe, the secret listings and
+        the credential source.
+        """
+        with self._access.lock:
+            if self._last_login is not None and self._access.get() is not None:
+                return self._last_login
+            return self.login()
 
     def token_rejected(self, result: ApiResult) -> bool:
         """Return True when the server refused the bearer token."""

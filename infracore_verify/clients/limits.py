@@ -1,4 +1,9 @@
-"""Client limits of one system (`Limits`), read from an environment file's `systems.<s>.limits` mapping."""
+"""Client limits of one system (`Limits`), read from an environment file's `systems.<s>.limits` mapping.
+
+Every limit has sane bounds (`BOUNDS`, mirrored in contracts/schemas/environment.schema.json): a value outside
+them is a `LimitsError` naming the key, the value and the allowed range, so a typo such as
+`requests_per_second: 0.001` (one probe start every 17 minutes) is refused instead of stalling a run.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,20 @@ _LIMIT_KEYS: dict[str, str] = {
 """Environment-file limit keys and the `Limits` field each one sets."""
 
 
+BOUNDS: dict[str, tuple[float, float]] = {
+    "connect_timeout": (0.01, 300.0),
+    "read_timeout": (0.01, 300.0),
+    "max_attempts": (1, 20),
+    "backoff_base": (0.0, 300.0),
+    "backoff_max": (0.0, 300.0),
+    "max_total_wait": (0.0, 600.0),
+    "concurrency": (1, 64),
+    "requests_per_second": (0.1, 10_000.0),
+}
+"""Inclusive [min, max] of each `Limits` field; `retry_after_clamp` values lie in [0, 600]."""
+RETRY_AFTER_MAX = 600.0
+
+
 @dataclass(frozen=True)
 class Limits:
     """Client limits of one system: timeouts, retry bounds and the probe runner's pacing."""
@@ -44,17 +63,15 @@ class Limits:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            problems.append("timeouts must be > 0")
-        if self.max_attempts < 1:
-            problems.append("max_attempts must be >= 1")
+        for name, (low_bound, high_bound) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low_bound <= value <= high_bound:
+                problems.append(f"{name} must be between {low_bound:g} and {high_bound:g}, got {value:g}")
         low, high = self.retry_after_clamp
-        if low < 0 or high < low:
-            problems.append(f"retry_after_clamp must be [min, max] with 0 <= min <= max, got [{low}, {high}]")
-        if self.backoff_base < 0 or self.backoff_max < 0 or self.max_total_wait < 0:
-            problems.append("backoff_base, backoff_max and max_total_wait must be >= 0")
-        if self.concurrency < 1 or self.requests_per_second <= 0:
-            problems.append("concurrency must be >= 1 and requests_per_second > 0")
+        if low < 0 or high < low or high > RETRY_AFTER_MAX:
+            problems.append(
+                f"retry_after_clamp must be [min, max] with 0 <= min <= max <= {RETRY_AFTER_MAX:g}, got [{low}, {high}]"
+            )
         if problems:
             raise LimitsError("invalid limits: " + "; ".join(problems))
 
@@ -82,6 +99,9 @@ class Limits:
                 values[target] = int(raw)
             else:
                 values[target] = float(raw)
+            low, high = BOUNDS[target]
+            if not low <= values[target] <= high:
+                raise LimitsError(f"limits.{key} must be between {low:g} and {high:g}, got {raw!r}")
         return cls(**values)
 
 

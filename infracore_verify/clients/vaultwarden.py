@@ -69,6 +69,11 @@ class VaultwardenClient(TokenLoginClient):
         )
         self._access = CachedToken(clock)
 
+    @property
+    def has_api_key(self) -> bool:
+        """Return True when the client has both halves of the user API key (so the authenticated check can run)."""
+        return bool(self._client_id and self._client_secret)
+
     def classify(self, method: str, path: str, status: int, body: Any, is_json: bool) -> tuple[str | None, str | None]:
         """Classify like the base, and a 400 refusing the API key on the login as token_invalid."""
         failure, detail = super().classify(method, path, status, body, is_json)
@@ -139,5 +144,8 @@ class VaultwardenClient(TokenLoginClient):
         return result
 
     def revision_date(self) -> ApiResult:
-        """Fetch GET /api/accounts/revision-date with the access token (logging in first when needed)."""
+        """Fetch GET /api/accounts/revision-date with the access token (logging in first when needed).
+
+        The body is the account's last change as milliseconds since the epoch (a JSON integer).
+        """
         return self.request("GET", "/api/accounts/revision-date")

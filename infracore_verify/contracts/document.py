@@ -30,11 +30,20 @@ class Document:
     lines: dict[Key, int] = field(default_factory=dict)
     errors: list[Finding] = field(default_factory=list)
     sha256: str = ""
+    repeats: dict[Key, list[tuple[Any, Any, int]]] = field(default_factory=dict)
+    """Ops semantics only: every (key, value, line) of each mapping that repeats a key, in file order."""
 
     @property
     def ok(self) -> bool:
         """Return True when the file parsed and matches its schema."""
         return not self.errors
+
+    def entries(self, parts: Sequence[str | int], mapping: dict[Any, Any]) -> list[tuple[Any, Any, int]]:
+        """Return every (key, value, line) of the mapping at `parts`, repeated keys included (yq's to_entries)."""
+        repeated = self.repeats.get(tuple(parts))
+        if repeated is not None:
+            return repeated
+        return [(k, v, self.line((*parts, str(k) if not isinstance(k, int) else k))) for k, v in mapping.items()]
 
     def line(self, parts: Sequence[str | int] = ()) -> int:
         """Return the line of the YAML path, or of its nearest ancestor that has one."""

@@ -24,6 +24,7 @@ import jsonschema
 import yaml
 
 from infracore_verify.contracts.document import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, Document, Key, LoadError
+from infracore_verify.contracts.environment_checks import environment_findings
 from infracore_verify.contracts.findings import Finding
 from infracore_verify.contracts.schema_messages import schema_findings
 from infracore_verify.contracts.yaml_errors import reader_finding, syntax_finding
@@ -60,19 +61,19 @@ def _json_view(data: Any) -> Any:
     return data
 
 
-def _parse(text: str, display: str) -> tuple[Any, dict[Key, int]]:
+def _parse(text: str, display: str, ops: bool = False, repeated_keys: bool = False) -> tuple[Any, Builder]:
     try:
         # The pure-Python reader checks every character as it is created; libyaml checks while parsing.
         loader = _Loader(text)
     except yaml.reader.ReaderError as exc:
         raise LoadError(reader_finding(exc, text, display)) from None
     try:
+        builder = Builder(loader, display, ops, repeated_keys)
         node = loader.get_single_node()
         if node is None:
-            return None, {}
+            return None, builder
         check_aliases(node, display)
-        builder = Builder(loader, display)
-        return builder.build(node, ()), builder.lines
+        return builder.build(node, ()), builder
     except yaml.MarkedYAMLError as exc:
         raise LoadError(syntax_finding(exc, text, display)) from None
     except yaml.reader.ReaderError as exc:
@@ -146,21 +147,30 @@ _cache: dict[tuple[str, Path, str, str], tuple[str, Document]] = {}
 _cache_lock = threading.Lock()
 
 
-def load_document(name: str, path: Path, display: str, schema_path: Path | None) -> Document:
-    """Load one contract file, parsing each content once per process (a changed file is parsed again)."""
+def load_document(
+    name: str, path: Path, display: str, schema_path: Path | None, *, ops: bool = False, repeated_keys: bool = False
+) -> Document:
+    """Load one contract file, parsing each content once per process (a changed file is parsed again).
+
+    `ops=True` reads a file the way the ops repository's own tools do (for the ported ops gates): a
+    repeated key is its last value (every occurrence is kept in `Document.repeats`), dates stay dates, and
+    an empty file is data None rather than an error. Every other refusal (tags, alias bombs, size) stays.
+    `repeated_keys=True` keeps the suite's reading but takes a repeated key as its last value, as yq does
+    (every occurrence in `Document.repeats`); the contracts of an ops repository are read so.
+    """
     doc = Document(name, path, display)
     raw = _read(doc)
     if raw is None:
         return doc
     digest = hashlib.sha256(raw).hexdigest()
     # Keyed by content, not mtime: an edit within the file system's timestamp granularity is still seen.
-    key = (name, path.resolve(), display, str(schema_path))
+    key = (name, path.resolve(), display, f"{schema_path}|ops={ops}|repeated={repeated_keys}")
     with _cache_lock:
         cached = _cache.get(key)
     if cached and cached[0] == digest:
         return cached[1]
     doc.sha256 = digest
-    _parse_into(doc, raw, schema_path)
+    _parse_into(doc, raw, schema_path, ops, repeated_keys)
     with _cache_lock:
         _cache[key] = (digest, doc)
     return doc
@@ -224,17 +234,28 @@ def _read(doc: Document) -> bytes | None:
     return raw
 
 
-def _parse_into(doc: Document, raw: bytes, schema_path: Path | None) -> None:
+def _parse_into(
+    doc: Document, raw: bytes, schema_path: Path | None, ops: bool = False, repeated_keys: bool = False
+) -> None:
     try:
-        doc.data, doc.lines = _parse(decode(raw, doc.display), doc.display)
+        doc.data, builder = _parse(decode(raw, doc.display), doc.display, ops, repeated_keys)
     except LoadError as exc:
         doc.errors.append(exc.finding)
+        return
+    doc.lines, doc.repeats = builder.lines, builder.repeats
+    if doc.data is None and ops:
         return
     if doc.data is None:
         doc.errors.append(Finding(doc.display, 1, "", "the file is empty", "write the contract's top-level mapping"))
         return
     if schema_path is not None:
         doc.errors.extend(validate(doc, schema_path))
+    if doc.name.startswith("environment:"):
+        # Checks the schema cannot express (usable URLs, no base URL in a sandbox); where one says more about
+        # a path than the schema did, its finding replaces the schema's.
+        extra = environment_findings(doc)
+        paths = {f.path for f in extra}
+        doc.errors[:] = [e for e in doc.errors if e.path not in paths] + extra
 
 
 def file_sha256(path: Path) -> str:

@@ -17,6 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from infracore_verify.contracts.document import Document, Key
 from infracore_verify.contracts.findings import SENSITIVE_KEY, Finding, did_you_mean
+from infracore_verify.contracts.urls import display_url, has_userinfo
 
 # YAML words for JSON Schema types: users write mappings and lists, not objects and arrays.
 _TYPE_WORDS = {
@@ -35,7 +36,8 @@ _MAX_WORDS = {"maxItems": "entries", "maxProperties": "keys", "maxLength": "char
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    # A URL's user name and password are never echoed, whatever key holds it.
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(display_url(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -189,6 +191,11 @@ def _const(f: _Failure) -> Message:
 
 
 def _pattern(f: _Failure) -> Message:
+    if isinstance(f.instance, str) and "://" in f.instance and has_userinfo(f.instance):
+        return (
+            f"the URL {_short(f.instance)} holds a user name or password (user:password@ before the host)",
+            "remove it from the URL; give credentials under credentials: as {env: VAR} or {secret: /path/KEY}",
+        )
     return (
         f"{f.shown} does not match the pattern {f.value}",
         _with_hint(f"write a value matching {f.value}", f.hint),
@@ -246,7 +253,7 @@ def _one_of(f: _Failure) -> Message:
 
 def _generic(f: _Failure) -> Message:
     """The fallback for validators without their own wording: jsonschema's message, shortened."""
-    text = f"the value does not satisfy '{f.error.validator}'" if f.secret else f.error.message
+    text = f"the value does not satisfy '{f.error.validator}'" if f.secret else display_url(f.error.message)
     message = text if len(text) < 160 else text[:157] + "..."
     return message, _with_hint(f"see contracts/schemas/{f.schema_name}", f.hint)
 

@@ -118,7 +118,9 @@ class Contracts:
     def doc(self, name: str) -> Document:
         """Load (once per process) and return the logical contract `name`."""
         path = self.file_path(name)
-        return load_document(name, path, self.display(path), self.schema_path(FILES[name][0]))
+        # An ops repository's files are read as its yq reads them: a repeated key is its last value (D908 lists them).
+        schema = self.schema_path(FILES[name][0])
+        return load_document(name, path, self.display(path), schema, repeated_keys=self.layout == "ops")
 
     def documents(self) -> Iterator[Document]:
         """Yield every contract this set has: required ones always, optional ones when present."""

@@ -41,11 +41,17 @@ def _short_tag(tag: str) -> str:
 class Builder:
     """Turns a composed YAML node tree into plain data, recording lines and rejecting duplicates."""
 
-    def __init__(self, loader: Any, display: str) -> None:
+    def __init__(self, loader: Any, display: str, ops: bool = False, repeated_keys: bool = False) -> None:
         self.loader = loader
         self.display = display
         self.lines: dict[Key, int] = {}
         self.visited = 0
+        self.ops = ops
+        self.repeated_keys = ops or repeated_keys
+        """A repeated key reads as its last value (recorded in `repeats`) instead of failing the load."""
+        """Ops semantics (the ops repository's yq and PyYAML): a repeated key reads as its last value, and
+        dates stay date objects. Every occurrence is kept in `repeats` for yq's `to_entries`."""
+        self.repeats: dict[Key, list[tuple[Any, Any, int]]] = {}
 
     def fail(self, node: yaml.Node, parts: Key, message: str, fix: str) -> LoadError:
         return LoadError(Finding(self.display, node.start_mark.line + 1, yaml_path(parts), message, fix))
@@ -76,7 +82,7 @@ class Builder:
             return [self.build(child, (*parts, i)) for i, child in enumerate(node.value)]
         value = self._construct(node, parts)
         # Dates are written as strings in every contract; JSON Schema and the gates compare text.
-        if isinstance(value, dt.datetime | dt.date):
+        if isinstance(value, dt.datetime | dt.date) and not self.ops:
             return value.isoformat()
         if isinstance(value, bytes):
             raise self.fail(node, parts, "binary values are not allowed", "write the value as text")
@@ -105,6 +111,7 @@ class Builder:
         out: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
         spelled: dict[Any, str] = {}
+        occurrences: list[tuple[Any, Any, int]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
@@ -121,7 +128,9 @@ class Builder:
             if isinstance(key, dt.date | dt.datetime):
                 key = key.isoformat()
             segment = json_key(key)
-            if key in out:
+            if key in out and self.repeated_keys:
+                self.repeats[parts] = occurrences
+            elif key in out:
                 first = self.lines.get((*parts, segment), 0)
                 # `yes:` and `on:` (or `1:` and `0x1:`) are the same key to YAML; say so when the spelling differs.
                 same = "" if spelled[key] == key_node.value else f" as '{spelled[key]}', which YAML reads the same"
@@ -134,6 +143,7 @@ class Builder:
             spelled[key] = key_node.value
             self.lines[(*parts, segment)] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, (*parts, segment))
+            occurrences.append((key, out[key], key_node.start_mark.line + 1))
         for k, v in merged.items():
             out.setdefault(k, v)
         return out

@@ -13,15 +13,22 @@ from dataclasses import dataclass, field
 from infracore_verify.contracts.findings import Finding, render_all
 from infracore_verify.contracts.model import Gate, Registry
 from infracore_verify.contracts.sets import Contracts
-from infracore_verify.contracts.verdict import Verdict
-from infracore_verify.gates.checks import NATIVE
-from infracore_verify.gates.checks.base import ContractView, input_documents
+from infracore_verify.contracts.verdict import NotApplicableError, Verdict
+from infracore_verify.gates.checks import NATIVE, GateBugError
+from infracore_verify.gates.checks.base import ContractView, NativeCheck, input_documents
+from infracore_verify.gates.checks.ops_inline import INLINE
 from infracore_verify.gates.classify import Classifier
-from infracore_verify.gates.scripts import run_script, script_problem
+from infracore_verify.gates.scripts import run_script, script_problem, tool_problem
 from infracore_verify.smoke.registry import ProbeVerdict
 
 MAX_MESSAGE_FINDINGS = 50
 """Findings listed in a failure message; the full list goes to the report attachment."""
+DEFAULT_HANG_GUARD = 300.0
+"""Seconds after which a single gate's script is killed as hung (`--gate-hang-guard`); not the ring budget."""
+WARNING = "warning"
+"""Severity of a finding that is reported but does not fail its gate (the ops repository's WARN)."""
+TIMEOUT_CLASS = "timeout"
+"""Failure class of a gate the hang guard killed: it reached no verdict."""
 
 
 @dataclass
@@ -30,7 +37,7 @@ class GateResult:
 
     gate: Gate
     verdict: Verdict
-    """'pass', 'fail' or 'skip'."""
+    """'pass', 'fail', 'skip' or 'not-applicable'."""
     kind: str
     """'native', 'script', 'composite', 'inline' or 'missing'."""
     findings: list[Finding] = field(default_factory=list)
@@ -42,6 +49,8 @@ class GateResult:
     parts: list[GateResult] = field(default_factory=list)
     seconds: float = 0.0
     failure_class: str = ""
+    timed_out: bool = False
+    """The hang guard killed the gate before it reached a verdict (failure class `timeout`)."""
 
     @property
     def passed(self) -> bool:
@@ -51,9 +60,14 @@ class GateResult:
     def headline(self) -> str:
         """Return the ops-style first line, e.g. `D127 FAIL: 2 finding(s) [deterministic]`."""
         if self.verdict == Verdict.PASS:
-            return f"{self.gate.id} PASS: {self.gate.name}"
+            warnings = sum(1 for f in self.findings if f.severity == WARNING)
+            return f"{self.gate.id} PASS: {self.gate.name}" + (f" ({warnings} warning(s))" if warnings else "")
         if self.verdict == Verdict.SKIP:
             return f"{self.gate.id} SKIP: {self.detail}"
+        if self.verdict == Verdict.NOT_APPLICABLE:
+            return f"{self.gate.id} NOT APPLICABLE: {self.detail}"
+        if self.timed_out:
+            return f"{self.gate.id} TIMEOUT: {self.detail} [{TIMEOUT_CLASS}]"
         what = self.detail or f"{len(self.findings)} finding(s)"
         return f"{self.gate.id} FAIL: {what} [{self.failure_class}]"
 
@@ -79,6 +93,11 @@ class GateResult:
         return render_all(self.findings)
 
 
+def native_for(gate: Gate) -> NativeCheck | None:
+    """Return the gate's native implementation: by id, or the port of an inline gate (only when `inline: true`)."""
+    return NATIVE.get(gate.id) or (INLINE.get(gate.id) if gate.inline else None)
+
+
 @dataclass
 class Engine:
     """Runs gates of one contract set."""
@@ -89,6 +108,8 @@ class Engine:
     budgets: dict[str, int]
     probe_runner: Callable[[str], ProbeVerdict] | None = None
     """Runs one smoke probe by id (provided by the smoke fixtures; live gates need it)."""
+    hang_guard: float = DEFAULT_HANG_GUARD
+    """Seconds after which a gate's script is killed as hung; the ring budget applies to the run, not here."""
 
     def run(self, gate: Gate) -> GateResult:
         """Run a gate and return its classified result; never raises for a gate's own failure."""
@@ -96,15 +117,21 @@ class Engine:
         result = self._run(gate, set())
         result.seconds = time.monotonic() - started
         if result.verdict == Verdict.FAIL:
-            result.failure_class = self.classifier.classify(gate, result.gate_bug)
+            result.failure_class = self._classify(result)
         return result
+
+    def _classify(self, result: GateResult) -> str:
+        """Return a failed result's class: `timeout` when the hang guard killed it (or every failed part)."""
+        if result.timed_out:
+            return TIMEOUT_CLASS
+        return self.classifier.classify(result.gate, result.gate_bug)
 
     def _run(self, gate: Gate, active: set[str]) -> GateResult:
         if gate.composite_of or gate.probes:
             return self._composite(gate, active)
-        check = NATIVE.get(gate.id)
+        check = native_for(gate)
         if check is not None:
-            return self._native(gate)
+            return self._native(gate, check)
         if gate.inline:
             return GateResult(
                 gate, Verdict.SKIP, "inline", detail="inline gate: runs inside surfaces/verify/drift-gate.sh"
@@ -119,13 +146,17 @@ class Engine:
             gate_bug=True,
         )
 
-    def _native(self, gate: Gate) -> GateResult:
-        check = NATIVE[gate.id]
+    def _native(self, gate: Gate, check: NativeCheck) -> GateResult:
         load_errors = [e for doc in input_documents(self.contracts, check.reads) for e in doc.errors]
         if load_errors:
             return GateResult(gate, Verdict.FAIL, "native", findings=load_errors)
         try:
             findings = list(check.func(ContractView(self.contracts, check.reads)))
+        except NotApplicableError as exc:
+            return GateResult(gate, Verdict.NOT_APPLICABLE, "native", detail=str(exc))
+        except GateBugError as exc:  # no verdict: a helper the ops script runs unguarded, or a tool, is missing
+            bug = [Finding(f.file, f.line, f.path, f.message, f.fix, gate.id, f.severity) for f in exc.findings]
+            return GateResult(gate, Verdict.FAIL, "native", findings=bug, detail=exc.detail, gate_bug=True)
         except Exception as exc:  # a crash is the gate's bug, reported without a traceback
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
@@ -137,22 +168,26 @@ class Engine:
                 gate_bug=True,
             )
         findings = [Finding(f.file, f.line, f.path, f.message, f.fix, gate.id, f.severity) for f in findings]
-        return GateResult(gate, Verdict.FAIL if findings else Verdict.PASS, "native", findings=findings)
+        failing = any(f.severity != WARNING for f in findings)
+        return GateResult(gate, Verdict.FAIL if failing else Verdict.PASS, "native", findings=findings)
 
     def _script(self, gate: Gate) -> GateResult:
         assert gate.check_script is not None
         problem = script_problem(self.contracts.root, gate.check_script)
         if problem:
             return GateResult(gate, Verdict.FAIL, "script", detail=f"{problem[0]}; {problem[1]}", gate_bug=True)
-        budget = self.budgets.get(gate.ring, self.budgets["deep"])
-        run = run_script(self.contracts.root, gate.check_script, budget)
+        missing_tool = tool_problem(self.contracts.root, gate.check_script)
+        if missing_tool:  # the machine's fault, never the repository's
+            return GateResult(gate, Verdict.FAIL, "script", detail=missing_tool, gate_bug=True)
+        run = run_script(self.contracts.root, gate.check_script, self.hang_guard)
         if run.timed_out:
             return GateResult(
                 gate,
                 Verdict.FAIL,
                 "script",
-                detail=f"timed out after {budget}s (ring {gate.ring})",
+                detail=f"no verdict: the hang guard killed the script after {self.hang_guard:g}s (--gate-hang-guard)",
                 output=run.output,
+                timed_out=True,
             )
         if run.returncode != 0:
             reason = next(
@@ -191,12 +226,11 @@ class Engine:
                 parts.append(GateResult(stub, Verdict.FAIL, "missing", detail=f"part {part_id} {why}", gate_bug=True))
                 continue
             result = self._run(part, active | {gate.id})
-            result.failure_class = (
-                self.classifier.classify(part, result.gate_bug) if result.verdict == Verdict.FAIL else ""
-            )
+            result.failure_class = self._classify(result) if result.verdict == Verdict.FAIL else ""
             parts.append(result)
         parts += [self._probe(probe_id) for probe_id in gate.probes]
-        own = self._native(gate) if gate.id in NATIVE else None
+        check = native_for(gate)
+        own = self._native(gate, check) if check is not None else None
         failed = [p for p in parts if p.verdict == Verdict.FAIL] + (
             [own] if own and own.verdict == Verdict.FAIL else []
         )
@@ -206,4 +240,5 @@ class Engine:
         if failed:
             result.detail = f"{len(failed)} of {len(parts) + (own is not None)} part(s) failed"
             result.gate_bug = all(p.gate_bug for p in failed)
+            result.timed_out = all(p.timed_out for p in failed)
         return result

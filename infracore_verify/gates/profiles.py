@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from infracore_verify.contracts.model import Registry, RunProfiles, Topology, natural_key
 
@@ -48,6 +50,22 @@ def _dedupe(ids: list[str]) -> list[str]:
 
 def _domain_candidates(domain: str, topology: Topology) -> list[str]:
     return [a.gate_id for a in topology.assignments if a.primary_domain == domain or domain in a.secondary_domains]
+
+
+def domain_sources(
+    domain: str, topology: Topology, domain_profiles: dict[str, list[str]] | None
+) -> tuple[list[str], list[str]]:
+    """Return a domain's gate ids by each source, naturally sorted: (topology assignments, gate.domain.profiles.yaml).
+
+    The suite resolves from the topology (primary or secondary domain) and falls back to the profiles only when
+    the topology assigns nothing. The ops runner means to do the same, but its topology query uses a yq function
+    that yq lacks; the error is discarded and it silently uses gate.domain.profiles.yaml.
+    """
+    wanted = normalise_domain(domain)
+    profiles = domain_profiles or {}
+    topo = sorted(set(_domain_candidates(wanted, topology)), key=natural_key)
+    listed = sorted({*profiles.get(domain, []), *profiles.get(wanted, [])}, key=natural_key)
+    return topo, listed
 
 
 def resolve_fast(registry: Registry, topology: Topology, profiles: RunProfiles) -> Selection:
@@ -106,12 +124,32 @@ def resolve_domain(
     return Selection(f"domain:{wanted}", tuple(ids), profiles.domain_ring, source)
 
 
-def resolve_release(registry: Registry) -> Selection:
-    """Resolve the release profile: every active gate, deep budget."""
-    ids = tuple(g.id for g in registry.active)
+def verbose_only_parts(entries: Any, registry: Registry) -> dict[str, str]:
+    """Return {part id: composite id} for `verbose_only: true` gates that an active composite runs.
+
+    The ops repository runs such a gate only inside its composite (`composite_of` of an active gate, or its
+    own `composite_parent`); running it on its own as well would run it twice.
+    """
+    raw = {str(e.get("id")): e for e in entries if isinstance(e, dict)} if isinstance(entries, list) else {}
+    parents = {part: g.id for g in registry.active for part in g.composite_of}
+    out: dict[str, str] = {}
+    for gate in registry.active:
+        entry = raw.get(gate.id, {})
+        parent = parents.get(gate.id) or str(entry.get("composite_parent") or "")
+        if entry.get("verbose_only") is True and parent in registry.by_id and not registry.by_id[parent].retired:
+            out[gate.id] = parent
+    return out
+
+
+def resolve_release(registry: Registry, inside: Collection[str] = ()) -> Selection:
+    """Resolve the release profile: every active gate (but verbose-only parts left to their composites), deep budget."""
+    ids = tuple(g.id for g in registry.active if g.id not in inside)
     if not ids:
         raise SelectionError("the registry has no active gate", "add a gate that is not retired")
-    return Selection("release", ids, "deep", "gate.registry.yaml (all active gates)")
+    source = "gate.registry.yaml (all active gates)"
+    if inside:
+        source = f"gate.registry.yaml (all active gates; {', '.join(sorted(inside, key=natural_key))} run inside their composites)"
+    return Selection("release", ids, "deep", source)
 
 
 def widest_ring(ids: list[str] | tuple[str, ...], registry: Registry, budgets: dict[str, int]) -> str:

@@ -11,7 +11,7 @@ import pytest
 from infracore_verify import __version__
 from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.plugin.receipt import contracts_digest
-from infracore_verify.plugin.state import SuiteState
+from infracore_verify.plugin.state import SuiteState, output_dir_problem
 from infracore_verify.reporting import allure as report
 from infracore_verify.reporting.receipt import env_label, git_revision
 from infracore_verify.smoke.registry import load_probes
@@ -53,6 +53,21 @@ def write_broken(
     return report.write_broken_result(
         alluredir, nodeid, meta, message, start_ms=int(started * 1000), stop_ms=int(now * 1000), parameter=parameter
     )
+
+
+def check_alluredir(config: pytest.Config) -> None:
+    """Refuse, as a usage error, an --alluredir the run could not write its results into (before allure-pytest
+    creates it: its own set-up would end in an INTERNALERROR)."""
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if not alluredir:
+        return
+    path = Path(alluredir)
+    problem = output_dir_problem(path if path.is_absolute() else config.invocation_params.dir / path)
+    if problem:
+        raise pytest.UsageError(
+            f"--alluredir {alluredir}: {problem}; give a directory this run can write to, e.g. "
+            "--alluredir reports/allure-results, or fix the directory's permissions"
+        )
 
 
 def write_run_files(config: pytest.Config, state: SuiteState) -> None:

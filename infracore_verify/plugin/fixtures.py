@@ -2,13 +2,18 @@
 
 Fixtures are layered and overridable (STYLE 5): session-scoped factories (`make_client`) over small
 config fixtures (`infracore_environment`, `system_base_urls`, `system_limits`, `credential_resolver`).
+
+Infisical: every login mints a token, uses up one `numUsesLimit` use and writes an audit entry, so the session
+holds one Infisical client per (base URL, identity) (`make_infisical_client`), shared by the credential source,
+`make_client("infisical")` (so every test module, probe and live gate) and the auth probe: a run logs in once.
+Under pytest-xdist each worker is its own session and logs in once (`-n 2`: two logins); a run without xdist
+logs in exactly once.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +22,7 @@ import pytest
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import mapping
 from infracore_verify.plugin.state import STATE, contracts_of
+from infracore_verify.redact import HiddenEnviron
 
 if TYPE_CHECKING:
     # The clients (requests) load when a fixture first needs them: a gates-only run never does.
@@ -119,20 +125,46 @@ def _sandbox_environ(env: Environment, sandbox: Any) -> dict[str, str]:
     return values
 
 
+MakeInfisicalClient = Callable[[str, str, str], Any]
+"""make_infisical_client(base_url, client_id, client_secret) -> the session's InfisicalClient for that identity."""
+
+
+@pytest.fixture(scope="session")
+def make_infisical_client(system_limits: dict[str, Limits]) -> Iterator[MakeInfisicalClient]:
+    """Returns `make_infisical_client(base_url, client_id, client_secret)`: one client (one login) per identity."""
+    from infracore_verify.clients.infisical import InfisicalClient
+
+    built: dict[tuple[str, str, str], InfisicalClient] = {}
+
+    def make(base_url: str, client_id: str, client_secret: str) -> InfisicalClient:
+        key = (base_url.rstrip("/"), client_id, client_secret)
+        if key not in built:
+            built[key] = InfisicalClient(
+                base_url, client_id=client_id, client_secret=client_secret, limits=system_limits.get("infisical")
+            )
+        return built[key]
+
+    yield make
+    for client in built.values():
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def credential_resolver(
-    infracore_environment: Environment, sandbox: Any, system_base_urls: dict[str, str], system_limits: dict[str, Limits]
+    infracore_environment: Environment,
+    sandbox: Any,
+    system_base_urls: dict[str, str],
+    make_infisical_client: MakeInfisicalClient,
 ) -> CredentialResolver:
     """Returns the resolver of the environment's credentials (env variables, or Infisical as the source)."""
     from infracore_verify.clients.credentials import CredentialError, CredentialResolver
 
     env = infracore_environment
-    environ: dict[str, str] = _sandbox_environ(env, sandbox) if sandbox is not None else dict(os.environ)
+    # The process environment is read through a mapping whose repr hides it (--showlocals), never copied.
+    environ: Mapping[str, str] = _sandbox_environ(env, sandbox) if sandbox is not None else HiddenEnviron()
     source = mapping(env.data.get("credential_source"))
     fetch = None
     if source.get("type") == "infisical":
-        from infracore_verify.clients.infisical import InfisicalClient
-
         identity = mapping(source.get("identity"))
         ident_env = {k: str(mapping(v).get("env") or "") for k, v in identity.items()}
         base_url = str(source.get("base_url") or system_base_urls.get(str(source.get("system") or "infisical"), ""))
@@ -149,12 +181,11 @@ def credential_resolver(
                     f"credential_source.identity needs environment variables {ident_env.get('client_id')} and "
                     f"{ident_env.get('client_secret')}"
                 )
-            client = InfisicalClient(
-                base_url, client_id=client_id, client_secret=client_secret, limits=system_limits.get("infisical")
-            )
-            return client.fetch_secrets(
+            client = make_infisical_client(base_url, client_id, client_secret)
+            values: dict[str, str] = client.fetch_secrets(
                 str(source.get("project_id")), str(source.get("environment") or "prod"), folder, keys
             )
+            return values
 
     return CredentialResolver(env.data, environ, env.display, fetch)
 
@@ -170,9 +201,16 @@ CLIENT_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 @pytest.fixture(scope="session")
 def make_client(
-    system_base_urls: dict[str, str], system_limits: dict[str, Limits], credential_resolver: CredentialResolver
+    system_base_urls: dict[str, str],
+    system_limits: dict[str, Limits],
+    credential_resolver: CredentialResolver,
+    make_infisical_client: MakeInfisicalClient,
 ) -> Iterator[Callable[[str], Any]]:
-    """Returns `make_client(system)`: the system's authenticated client, built once per session."""
+    """Returns `make_client(system)`: the system's authenticated client, built once per session.
+
+    The Infisical client is the session's shared one for its identity (the credential source's too), so the
+    run logs in to Infisical once.
+    """
     from infracore_verify.clients.authentik import AuthentikClient
     from infracore_verify.clients.cloudflare import CloudflareClient
     from infracore_verify.clients.credentials import CredentialError
@@ -207,7 +245,10 @@ def make_client(
         values = credential_resolver.values(system)
         creds.update({k: values[k] for k in optional if k in values and k != "project_id"})
         try:
-            client = classes[system](system_base_urls[system], limits=system_limits.get(system), **creds)
+            if system == "infisical":
+                client = make_infisical_client(system_base_urls[system], creds["client_id"], creds["client_secret"])
+            else:
+                client = classes[system](system_base_urls[system], limits=system_limits.get(system), **creds)
         except ApiClientError as exc:
             # Say why the optional credentials were not there (an unset variable, a failed Infisical fetch).
             why = "; ".join(f"{name}: {text}" for name, text in credential_resolver.problems(system).items())
@@ -216,5 +257,6 @@ def make_client(
         return client
 
     yield make
-    for client in built.values():
-        client.close()
+    for name, client in built.items():
+        if name != "infisical":  # make_infisical_client closes the shared one
+            client.close()

@@ -14,14 +14,18 @@ import pytest
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import GATE_CLASSES, RINGS, Gate
 from infracore_verify.contracts.verdict import Verdict
-from infracore_verify.gates.engine import GateResult
-from infracore_verify.plugin.planning import build_plan
+from infracore_verify.gates.engine import DEFAULT_HANG_GUARD, TIMEOUT_CLASS, Engine, GateResult
+from infracore_verify.gates.profiles import domain_sources
+from infracore_verify.plugin.allure import check_alluredir
+from infracore_verify.plugin.planning import build_plan, domain_profile_ids
 from infracore_verify.plugin.recorder import RunRecorder
 from infracore_verify.plugin.state import (
     GATE_PROPERTY,
     STATE,
+    GatePlan,
     GateRunner,
     SuiteState,
+    check_reports_dir,
     env_name,
     explicitly_asked,
     item_mark,
@@ -32,7 +36,7 @@ from infracore_verify.plugin.xdist import XdistHooks
 from infracore_verify.redact import install_log_masking
 from infracore_verify.reporting import allure as report
 from infracore_verify.reporting.receipt import new_run_key
-from infracore_verify.reporting.waivers import Decision, WaiverBook
+from infracore_verify.reporting.waivers import Decision, WaiverBook, gate_findings
 from infracore_verify.suite import SUITE_DIR
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -70,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for value in (*GATE_CLASSES, *RINGS, *SEVERITIES):
         config.addinivalue_line("markers", f"{value}: gate class, ring or severity from the gate registry")
     state = config.stash[STATE]
+    hang_guard(config)  # a bad value is a usage error before anything runs
     try:
         state.plan = build_plan(config)
     except pytest.UsageError as exc:
@@ -81,6 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if not env_doc.ok:
             raise pytest.UsageError(f"--env {state.env_name}: " + render_all(env_doc.errors))
         state.waivers = WaiverBook.from_doc(state.plan.contracts.doc("gaps"))
+    if workerinput is None and not (config.option.help or config.getoption("list_gates")):
+        check_reports_dir(config)  # output folders that cannot be written are usage errors, not INTERNALERRORs
+        check_alluredir(config)
     config.pluginmanager.register(RunRecorder(config), "infracore-verify-recorder")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(config), "infracore-verify-xdist")
@@ -126,21 +134,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None
     config.stash[STATE] = SuiteState("", False, env_name(config))
     plan = build_plan(config)
-    from infracore_verify.gates.checks import NATIVE
-
     rows = [("id", "name", "class", "ring", "severity", "domains", "fast", "implementation")]
     for gate_id in plan.selection.gate_ids:
         gate = plan.registry.by_id[gate_id]
-        if gate.probes:
-            impl = ("native+" if gate.id in NATIVE else "") + f"live({len(gate.probes)} probes)"
-        elif gate.id in NATIVE:
-            impl = "native"
-        elif gate.composite_of:
-            impl = "composite(" + ",".join(gate.composite_of) + ")"
-        elif gate.check_script:
-            impl = "script" if (plan.contracts.root / gate.check_script).is_file() else "script (missing)"
-        else:
-            impl = "missing"
+        impl = _implementation(gate, plan)
         rows.append(
             (
                 gate.id,
@@ -157,7 +154,62 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print(f"\n{len(rows) - 1} gate(s), selection '{plan.selection.profile}' from {plan.selection.source}")
+    if config.getoption("domain"):
+        for line in _domain_source_lines(str(config.getoption("domain")), plan):
+            print(line)
     return 0
+
+
+def _implementation(gate: Gate, plan: GatePlan) -> str:
+    """Return how a gate runs, as --list-gates shows it (an inline gate ported natively: `native (inline)`)."""
+    from infracore_verify.gates.engine import native_for
+
+    if gate.probes:
+        return ("native+" if native_for(gate) else "") + f"live({len(gate.probes)} probes)"
+    if native_for(gate):
+        return "native (inline)" if gate.inline else "native"
+    if gate.composite_of:
+        return "composite(" + ",".join(gate.composite_of) + ")"
+    if gate.inline:
+        return "inline (not ported: skipped)"
+    if gate.check_script:
+        return "script" if (plan.contracts.root / gate.check_script).is_file() else "script (missing)"
+    return "missing"
+
+
+def _domain_source_lines(domain: str, plan: GatePlan) -> list[str]:
+    """Return the domain's gates by source, and how they differ, when the two sources disagree."""
+    topo, listed = domain_sources(domain, plan.topology, domain_profile_ids(plan.contracts))
+    if topo == listed:
+        return [f"domain '{domain}': the topology and gate.domain.profiles.yaml list the same gates"]
+    only_topo = [g for g in topo if g not in listed]
+    only_listed = [g for g in listed if g not in topo]
+    return [
+        f"domain '{domain}': the sources differ",
+        f"  topology gate_assignments (used by the suite{'' if topo else '; empty, so it falls back'}): "
+        + (" ".join(topo) or "none"),
+        "  gate.domain.profiles.yaml (what the ops runner uses: its topology query fails on yq): "
+        + (" ".join(listed) or "none"),
+        f"  only in the topology: {' '.join(only_topo) or 'none'}; "
+        f"only in gate.domain.profiles.yaml: {' '.join(only_listed) or 'none'}",
+    ]
+
+
+def hang_guard(config: pytest.Config) -> float:
+    """Return the seconds after which a single gate is stopped as hung (--gate-hang-guard, ini, default 300)."""
+    raw = config.getoption("gate_hang_guard") or str(config.getini("infracore_gate_hang_guard") or "")
+    if not raw:
+        return DEFAULT_HANG_GUARD
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise pytest.UsageError(
+            f"--gate-hang-guard / infracore_gate_hang_guard {raw!r}: not a positive number of seconds; "
+            f"give e.g. {DEFAULT_HANG_GUARD:g}"
+        )
+    return seconds
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -175,9 +227,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         gate = plan.registry.by_id[gate_id]
         domains = plan.topology.domains_of(gate_id)
         in_fast = gate_id in plan.fast_ids
-        budget = plan.budgets.get(gate.ring, plan.budgets["deep"])
-        script = not gate.composite_of and gate.check_script is not None
-        marks = [pytest.mark.gate, item_mark("gate", gate.id), pytest.mark.timeout(budget + 5 if script else budget)]
+        # The hang guard, not the ring budget: the engine kills a hung script at the guard, and pytest-timeout
+        # stops a hung native gate a little later (the ring budget is measured for the whole run).
+        marks = [pytest.mark.gate, item_mark("gate", gate.id), pytest.mark.timeout(hang_guard(metafunc.config) + 5)]
         if gate.probes:
             marks.append(pytest.mark.live)
         names = [
@@ -201,12 +253,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def run_gate(request: pytest.FixtureRequest) -> GateRunner:
     """Runs a registry gate through the engine and fails the test with its findings (no traceback).
 
-    An open gap that links a failing gate waives the failure until its review_by date (an expected failure);
-    after that date the gate fails with `waiver expired`. A passing gate that an open gap links is flagged.
+    An open gap that links a failing gate waives the findings it names (`waives`) until its review_by date;
+    the gate is an expected failure only when every finding is waived, else it fails listing which were.
+    After that date the gate fails with `waiver expired`. A passing gate that an open gap links is flagged.
     """
     state = request.config.stash[STATE]
     plan = state.plan
     engine = plan.engine() if plan is not None else None
+    if engine is not None:
+        engine.hang_guard = hang_guard(request.config)
 
     def run(gate: Gate) -> GateResult:
         if engine is None:
@@ -217,8 +272,9 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
                 engine.probe_runner = request.getfixturevalue("smoke_runner").verdict
             except pytest.FixtureLookupError:
                 engine.probe_runner = None
-        result = engine.run(gate)
-        decision = state.waivers.decide(gate.id, result.verdict) if state.waivers is not None else Decision()
+        result = _guarded_run(engine, gate)
+        failing = gate_findings(result) if result.verdict == Verdict.FAIL else []
+        decision = state.waivers.decide(gate.id, result.verdict, failing) if state.waivers is not None else Decision()
         message = _gate_message(result, decision)
         request.node.user_properties.append((GATE_PROPERTY, json.dumps(_row(result, decision, message))))
         report.title(f"{gate.id} {gate.name}")
@@ -235,16 +291,28 @@ def run_gate(request: pytest.FixtureRequest) -> GateRunner:
             report.attach_text("composite parts", "\n".join(p.headline() for p in result.parts))
         if result.output:
             report.attach_text("script output", result.output)
-        if result.verdict == Verdict.SKIP:
-            pytest.skip(result.detail)
+        if result.verdict in (Verdict.SKIP, Verdict.NOT_APPLICABLE):
+            pytest.skip(result.detail if result.verdict == Verdict.SKIP else result.headline())
         if result.verdict == Verdict.FAIL:
-            applied = decision.applied
-            if applied is not None:
-                pytest.xfail(applied.reason(result.headline()))
+            if decision.applied is not None:
+                pytest.xfail(decision.reason(result.headline()))
             pytest.fail(message, pytrace=False)
         return result
 
     return run
+
+
+def _guarded_run(engine: Engine, gate: Gate) -> GateResult:
+    """Run a gate; pytest-timeout stopping a hung native gate becomes a `timeout` result, not a crash."""
+    try:
+        return engine.run(gate)
+    except pytest.fail.Exception as exc:
+        if "Timeout" not in str(exc):  # only pytest-timeout's signal on a hung native gate is a timeout
+            raise
+    detail = f"no verdict: the hang guard stopped the gate after {engine.hang_guard + 5:g}s (--gate-hang-guard)"
+    result = GateResult(gate, Verdict.FAIL, "native", detail=detail, timed_out=True)
+    result.failure_class = TIMEOUT_CLASS
+    return result
 
 
 def _gate_message(result: GateResult, decision: Decision) -> str:
@@ -254,7 +322,7 @@ def _gate_message(result: GateResult, decision: Decision) -> str:
     message = result.message()
     if decision.expired is not None:
         message = decision.expired.expired_message(message)
-    return "\n".join([message, *(f"  note: {note}" for note in decision.notes)])
+    return "\n".join([message, *decision.listing(), *(f"  note: {note}" for note in decision.notes)])
 
 
 def _row(result: GateResult, decision: Decision, message: str) -> dict[str, Any]:
@@ -265,8 +333,19 @@ def _row(result: GateResult, decision: Decision, message: str) -> dict[str, Any]
         "verdict": Verdict.WAIVED if applied is not None else result.verdict,
         "implementation": result.kind,
         "failure_class": result.failure_class or None,
-        "message": applied.reason(result.headline()) if applied is not None else message,
+        "message": decision.reason(result.headline()) if applied is not None else message,
         "findings": len(result.findings),
         "parts": [{"id": p.gate.id, "verdict": p.verdict, "message": p.headline()} for p in result.parts],
         "waivers": [w.row() for w in decision.waivers],
+        **_finding_ids(decision),
+    }
+
+
+def _finding_ids(decision: Decision) -> dict[str, list[str]]:
+    """Return the ids of the waived and the still failing findings when a gap named any of them."""
+    if not decision.listing():
+        return {}
+    return {
+        "waived_findings": [item.id for item, _ in decision.waived],
+        "unwaived_findings": [item.id for item, _ in decision.unwaived],
     }

@@ -16,6 +16,7 @@ from infracore_verify.gates.profiles import (
     resolve_domain,
     resolve_fast,
     resolve_release,
+    verbose_only_parts,
     widest_ring,
 )
 from infracore_verify.plugin.state import GatePlan, contracts_path, requested_ids
@@ -62,6 +63,7 @@ def build_plan(config: pytest.Config) -> GatePlan:
         raise pytest.UsageError(f"--domain goes with --profile domain, not --profile {profile}")
     if profile == "domain" and not domain:
         raise pytest.UsageError("--profile domain needs --domain NAME; domains: " + ", ".join(topology.domains))
+    inside = verbose_only_parts(contracts.doc("registry").data.get("gates"), registry)
     try:
         fast = resolve_fast(registry, topology, profiles)
         explicit = True
@@ -70,14 +72,14 @@ def build_plan(config: pytest.Config) -> GatePlan:
         elif profile == "fast":
             selection = fast
         elif domain:
-            selection = resolve_domain(domain, registry, topology, profiles, _domain_profile_ids(contracts))
+            selection = resolve_domain(domain, registry, topology, profiles, domain_profile_ids(contracts))
         elif profile == "release":
-            selection = resolve_release(registry)
+            selection = resolve_release(registry, inside)
         else:
             explicit = False
-            release = resolve_release(registry)
+            release = resolve_release(registry, inside)
             rest = [g for g in release.gate_ids if g not in fast.gate_ids]
-            selection = Selection("all", (*fast.gate_ids, *rest), "deep", "gate.registry.yaml (all active gates)")
+            selection = Selection("all", (*fast.gate_ids, *rest), "deep", release.source)
     except SelectionError as exc:
         raise pytest.UsageError(f"empty or invalid selection: {exc}") from None
     return GatePlan(contracts, registry, topology, profiles, budgets, classifier, fast.gate_ids, selection, explicit)
@@ -95,7 +97,8 @@ def _gate_selection(ids: list[str], registry: Registry, budgets: dict[str, int])
     return Selection("gate", tuple(ids), widest_ring(ids, registry, budgets), "--gate")
 
 
-def _domain_profile_ids(contracts: Contracts) -> dict[str, list[str]]:
+def domain_profile_ids(contracts: Contracts) -> dict[str, list[str]]:
+    """Return gate.domain.profiles.yaml's gate ids per domain ({} when the file is absent or does not load)."""
     if not contracts.exists("domain_profiles"):
         return {}
     doc = contracts.doc("domain_profiles")

@@ -29,7 +29,8 @@ from infracore_verify.reporting.receipt import (
     git_revision,
 )
 
-FAILURE_CLASSES = ("deterministic", "freshness", "gate_bug")
+FAILURE_CLASSES = ("deterministic", "freshness", "gate_bug", "timeout")
+"""The ops classes, then `timeout`: a gate the hang guard stopped before it reached a verdict."""
 
 
 def contracts_digest(contracts: Contracts) -> str:
@@ -82,8 +83,26 @@ def _totals(gates: list[Row]) -> Totals:
     passed, failed, waived = verdicts.count(Verdict.PASS), verdicts.count(Verdict.FAIL), verdicts.count(Verdict.WAIVED)
     line = f"total={len(gates)} pass={passed} fail={failed}" + (f" waived={waived}" if waived else "")
     return Totals(
-        len(gates), passed, failed, verdicts.count(Verdict.SKIP), verdicts.count(Verdict.NOT_RUN), waived, line
+        len(gates),
+        passed,
+        failed,
+        verdicts.count(Verdict.SKIP) + verdicts.count(Verdict.NOT_APPLICABLE),
+        verdicts.count(Verdict.NOT_RUN),
+        waived,
+        line,
     )
+
+
+def _waivers_disabled(state: SuiteState) -> Row | None:
+    """Return why no waiver applied this run (operational.gaps.yaml did not load), or None when waivers are on."""
+    book = state.waivers
+    if book is None or not book.disabled:
+        return None
+    return {
+        "file": book.disabled[0].file,
+        "reason": book.disabled_text(),
+        "problems": [f.render() for f in book.disabled],
+    }
 
 
 def build_receipt(
@@ -144,4 +163,5 @@ def build_receipt(
             round(elapsed - budget_seconds, 3),
         ),
         exit_status=exitstatus,
+        waivers_disabled=_waivers_disabled(state),
     )

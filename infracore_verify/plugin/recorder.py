@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,46 @@ from infracore_verify.plugin.state import (
     report_ref,
     reports_dir,
 )
-from infracore_verify.redact import REDACTOR, mask_exception, scrub_tree
+from infracore_verify.redact import (
+    REDACTOR,
+    TreeSnapshot,
+    mask_exception,
+    mask_handler,
+    rewrite_masked,
+    scrub_tree,
+)
 from infracore_verify.reporting.receipt import write_receipt
+
+
+class _MaskingWriter:
+    """Wraps the `--debug` log's writer so hook arguments (warnings, reports) are masked when written."""
+
+    def __init__(self, write: Any) -> None:
+        self.write = write
+
+    def __call__(self, text: str) -> None:
+        self.write(REDACTOR.mask(text))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Mask the `--debug` log (pytest opens it before any plugin is configured)."""
+    root = config.trace.root
+    current = getattr(root, "_writer", None)  # pluggy's TagTracer keeps its writer here
+    if current is not None and not isinstance(current, _MaskingWriter):
+        root.setwriter(_MaskingWriter(current))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: warnings.WarningMessage, nodeid: str) -> None:
+    """Mask a warning's text before the warnings summary (or xdist, or any other plugin) reads it."""
+    message = warning_message.message
+    if not REDACTOR.values():
+        return
+    if isinstance(message, Warning):
+        message.args = tuple(REDACTOR.mask(a) if isinstance(a, str) else a for a in message.args)
+    elif isinstance(message, str):
+        warning_message.message = REDACTOR.mask(message)
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -60,6 +100,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     return (yield)
 
 
+def _mask_log_handlers(config: pytest.Config) -> None:
+    """Mask every record at pytest's handlers: caplog, the report sections, --log-file and live logging.
+
+    The record factory masks what is known when a record is made; these filters also catch a secret
+    registered between a record's creation and its emission.
+    """
+    plugin = config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("caplog_handler", "report_handler", "log_file_handler", "log_cli_handler"):
+        handler = getattr(plugin, name, None)
+        if isinstance(handler, logging.Handler):
+            mask_handler(handler)
+    for handler in logging.getLogger().handlers:
+        mask_handler(handler)
+
+
 def _mask_report(report: pytest.TestReport | pytest.CollectReport) -> None:
     """Mask registered secrets in a report's failure text and captured sections."""
     if report.longrepr is not None and REDACTOR.contains_secret(report.longreprtext):
@@ -73,6 +128,9 @@ class RunRecorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.state = config.stash[STATE]
+        allure_dir = getattr(config.option, "allure_report_dir", None)
+        # What the results folder held before this run: the final scrub rewrites only what the run wrote.
+        self.allure_before = TreeSnapshot.take(allure_dir) if allure_dir and not self.state.is_worker else None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect each gate's, probe's and recovery action's row for the receipt (the controller's, under xdist)."""
@@ -106,8 +164,9 @@ class RunRecorder:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start the run clock and describe the run in the Allure results folder."""
+        """Start the run clock, mask pytest's log handlers and describe the run in the Allure results folder."""
         self.state.started = time.time()
+        _mask_log_handlers(self.config)
         write_run_files(self.config, self.state)
 
     @pytest.hookimpl(trylast=True)
@@ -116,11 +175,11 @@ class RunRecorder:
         if self.state.is_worker:
             return
         allure_dir = getattr(config.option, "allure_report_dir", None)
-        if allure_dir:
-            scrub_tree(allure_dir)
+        if allure_dir and self.allure_before is not None:
+            scrub_tree(allure_dir, since=self.allure_before)
         xml = getattr(config.option, "xmlpath", None)
-        if xml and Path(xml).is_file() and REDACTOR.contains_secret(Path(xml).read_text(errors="replace")):
-            Path(xml).write_text(REDACTOR.mask(Path(xml).read_text(errors="replace")))
+        if xml:
+            rewrite_masked(Path(xml))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -128,7 +187,7 @@ class RunRecorder:
         state = self.state
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
-            workeroutput["infracore_secrets"] = REDACTOR.values()
+            workeroutput["infracore_secrets"] = REDACTOR.registrations()
             workeroutput["infracore_items"] = {
                 item.nodeid: list(ref) for item in session.items if (ref := item_ref(item)) is not None
             }

@@ -2,10 +2,13 @@
 
 Two keys (STYLE 6): the `recovery` marker and `--allow-recovery`, which also needs an explicit `--env`.
 Without it every action is reported as skipped with "pass --allow-recovery to run". An action runs when one
-of its trigger gates (exact id, same failure class) or trigger probes failed earlier in this run, or when
-`--recover ID` names it; an empty trigger list is manual only, never a wildcard. Safety (cooldown,
-attempts, escalation) lives in the append-only ledger, under a file lock, so limits hold across runs and
-processes. `--recovery-dry-run` shows the exact commands or HTTP calls and runs none.
+of its trigger gates (exact id, same failure class) or trigger probes failed earlier in this run with a
+failure class the action can fix (recovery/triggers.py: availability classes by default), or when
+`--recover ID` names it; an empty trigger list is manual only, never a wildcard. An action that cannot start
+(a configuration error) is not_run and uses no attempt. Safety (cooldown, attempts, escalation) lives in the
+append-only ledger, under a file lock, so limits hold across runs and processes; `--recovery-reset ID`
+clears an action's state on purpose. `--recovery-dry-run` shows the exact commands or HTTP calls and runs
+none. In the sandbox environment restarts act on the sandbox itself (sandbox/runtime.py), never on docker.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +27,10 @@ from infracore_verify.contracts.findings import did_you_mean, render_all
 from infracore_verify.contracts.model import as_list, mapping
 from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.plugin.fixtures import Environment
+from infracore_verify.plugin.recovery_report import Outcome, escalate, report_action, verdict
 from infracore_verify.plugin.state import RECOVERY_PROPERTY, STATE, item_mark, reports_dir
-from infracore_verify.redact import REDACTOR
+from infracore_verify.recovery.triggers import Selection, Trigger, select, trigger_classes
+from infracore_verify.redact import REDACTOR, HiddenEnviron
 from infracore_verify.reporting import allure as report
 from infracore_verify.smoke.registry import load_probes
 
@@ -34,8 +39,8 @@ if TYPE_CHECKING:
     from infracore_verify.clients.credentials import CredentialResolver
     from infracore_verify.contracts.loader import Document
     from infracore_verify.contracts.sets import Contracts
-    from infracore_verify.recovery.actions import RecoveryContext, StepRecord
-    from infracore_verify.recovery.ledger import LedgerDecision
+    from infracore_verify.recovery.actions import RecoveryContext
+    from infracore_verify.recovery.ledger import Ledger, LedgerDecision
 
 DEFAULT_LEDGER = Path("recovery") / "ledger.jsonl"
 """Below the reports directory unless the environment file or --recovery-ledger says otherwise."""
@@ -52,6 +57,12 @@ class RecoveryAction:
     failure_class: str
     manual_only: bool
     raw: dict[str, Any] = field(repr=False, hash=False, compare=False)
+    classes: tuple[str, ...] = ()
+    """The failure classes that trigger it (trigger.failure_classes, default the availability classes)."""
+
+    def trigger(self) -> Trigger:
+        """Return what selects the action (recovery/triggers.py)."""
+        return Trigger(self.id, self.gate_ids, self.probe_ids, self.failure_class, self.classes, self.manual_only)
 
 
 Recover = Callable[[RecoveryAction], dict[str, Any]]
@@ -73,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--recovery-ledger", metavar="PATH", help="Recovery ledger (JSON Lines; default reports/recovery/ledger.jsonl)"
+    )
+    group.addoption(
+        "--recovery-reset",
+        action="append",
+        default=[],
+        metavar="ACTION_ID",
+        help="Clear this recovery action's attempts and cooldown in the ledger (recorded with your user name)",
     )
 
 
@@ -96,13 +114,30 @@ def _actions(config: pytest.Config) -> tuple[list[RecoveryAction], str | None]:
                 str(trigger.get("failure_class") or "deterministic"),
                 trigger.get("manual_only") is True,
                 dict(entry),
+                trigger_classes(entry),
             )
         )
     return actions, None
 
 
-def _named(config: pytest.Config) -> list[str]:
-    return [a.strip() for value in config.getoption("recover") or [] for a in str(value).split(",") if a.strip()]
+def _named(config: pytest.Config, option: str = "recover") -> list[str]:
+    return [a.strip() for value in config.getoption(option) or [] for a in str(value).split(",") if a.strip()]
+
+
+def _check_ids(config: pytest.Config, option: str) -> None:
+    """Refuse unknown action ids of --recover or --recovery-reset, naming the closest one."""
+    named = _named(config, option.replace("-", "_"))
+    if not named:
+        return
+    actions, problem = _actions(config)
+    if problem:
+        raise pytest.UsageError(f"cannot select recovery actions: {problem}")
+    known = [a.id for a in actions]
+    for action_id in named:
+        if action_id not in known:
+            raise pytest.UsageError(
+                f"--{option} {action_id}: no such recovery action{did_you_mean(action_id, known)}; known: {', '.join(known)}"
+            )
 
 
 @pytest.hookimpl(trylast=True)
@@ -110,18 +145,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Refuse unsafe combinations before anything runs."""
     allow = config.getoption("allow_recovery")
     named = _named(config)
-    if allow and not (config.getoption("env") or os.environ.get("INFRACORE_ENV")):
+    explicit_env = config.getoption("env") or os.environ.get("INFRACORE_ENV")
+    if allow and not explicit_env:
         raise pytest.UsageError("--allow-recovery needs an explicit --env (the sandbox too: --env sandbox)")
-    if named:
-        actions, problem = _actions(config)
-        if problem:
-            raise pytest.UsageError(f"cannot select recovery actions: {problem}")
-        known = [a.id for a in actions]
-        for action_id in named:
-            if action_id not in known:
-                raise pytest.UsageError(
-                    f"--recover {action_id}: no such recovery action{did_you_mean(action_id, known)}; known: {', '.join(known)}"
-                )
+    if _named(config, "recovery_reset") and not explicit_env:
+        raise pytest.UsageError("--recovery-reset needs an explicit --env (each environment has its own ledger)")
+    _check_ids(config, "recover")
+    _check_ids(config, "recovery-reset")
     workers = getattr(config.option, "numprocesses", None)
     if allow and workers and not named:
         raise pytest.UsageError(
@@ -170,57 +200,60 @@ def _failures(config: pytest.Config) -> dict[str, str]:
         for gid, row in state.rows.items()
         if row["verdict"] == Verdict.FAIL
     }
-    failed.update({pid: "deterministic" for pid, row in state.probe_rows.items() if row["verdict"] == Verdict.FAIL})
+    failed.update(
+        {
+            pid: str(row.get("failure_class") or "unknown")
+            for pid, row in state.probe_rows.items()
+            if row["verdict"] == Verdict.FAIL
+        }
+    )
     return failed
 
 
-def _trigger(action: RecoveryAction, failures: dict[str, str], named: list[str]) -> str | None:
-    if action.id in named:
-        return "manual (--recover)"
-    hits = [g for g in action.gate_ids if failures.get(g) == action.failure_class]
-    hits += [p for p in action.probe_ids if p in failures]
-    return ",".join(hits) or None
+def _environment_data(config: pytest.Config) -> Mapping[str, Any]:
+    """Return the selected environment file's data ({} when it does not load)."""
+    state = config.stash[STATE]
+    if state.plan is None:
+        return {}
+    doc = state.plan.contracts.environment(state.env_name)
+    return doc.data if doc.ok else {}
 
 
-def _escalate(ctx: Any, execute: Callable[[Any], Any]) -> str:
-    """Post the escalation alert for an action that failed for good; return what happened (never raises)."""
-    if not ctx.alert_url:
-        return "not sent: no alerting.webhook_url in the environment file"
-    alert = replace(
-        ctx,
-        action={"id": ctx.action_id, "recovery": {"type": "alert_only", "capability": "alerting.dispatch"}},
-        trigger=f"{ctx.trigger} (escalated)",
-    )
-    outcome = execute(alert)
-    return f"{outcome.result}: {outcome.detail}"
+def make_ledger(config: pytest.Config, env_data: Mapping[str, Any]) -> Ledger:
+    """Return the run's ledger: its path and limits from --recovery-ledger and the environment's `recovery`."""
+    from infracore_verify.recovery.ledger import DEFAULT_LOCK_TIMEOUT, Ledger
+    from infracore_verify.recovery.ledger_files import DEFAULT_KEEP, DEFAULT_MAX_BYTES
 
-
-def _ledger_path(config: pytest.Config, env: Environment) -> Path:
-    option = config.getoption("recovery_ledger") or mapping(env.data.get("recovery")).get("ledger")
-    base = reports_dir(config)
+    settings = mapping(env_data.get("recovery"))
+    option = config.getoption("recovery_ledger") or settings.get("ledger")
     path = Path(option) if option else DEFAULT_LEDGER
-    return path if path.is_absolute() else base / path
+    return Ledger(
+        path if path.is_absolute() else reports_dir(config) / path,
+        lock_timeout=float(settings.get("lock_timeout_seconds", DEFAULT_LOCK_TIMEOUT)),
+        max_bytes=int(settings.get("ledger_max_bytes", DEFAULT_MAX_BYTES)),
+        keep=int(settings.get("ledger_keep", DEFAULT_KEEP)),
+    )
 
 
-def _hosts(env: Environment, config: pytest.Config) -> dict[str, dict[str, Any]]:
-    hosts = {str(k): dict(mapping(v)) for k, v in mapping(env.data.get("hosts")).items()}
-    if env.is_sandbox:
-        # The sandbox's stacks live below the reports directory, so a local `docker compose` stand-in has a
-        # real directory to run in and nothing outside the checkout is touched.
-        stacks = reports_dir(config) / "sandbox" / "stacks"
-        for host in hosts.values():
-            host["stacks_dir"] = str(stacks)
-    return hosts
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Clear the state of every --recovery-reset action in the ledger, saying who did it and when."""
+    config = session.config
+    state = config.stash[STATE]
+    if state.is_worker:
+        return
+    from infracore_verify.recovery.ledger import LedgerError
 
-
-@dataclass
-class _Outcome:
-    """What the recover fixture records of one action: its steps, result, detail and verification."""
-
-    steps: list[StepRecord]
-    result: str
-    detail: str
-    verification: str = ""
+    for action_id in _named(config, "recovery_reset"):
+        row: dict[str, Any] = {"id": action_id, "result": "reset", "trigger": "manual (--recovery-reset)"}
+        try:
+            ledger = make_ledger(config, _environment_data(config))
+            line = ledger.reset(action_id, run_key=state.run_key, detail="--recovery-reset")
+            row["detail"] = f"attempts and cooldown cleared by {line['by']} at {line['timestamp_utc']}"
+            row["ledger"] = str(ledger.path)
+        except LedgerError as exc:
+            row.update(result="not_run", detail="the reset was not written", ledger_error=str(exc))
+        state.recovery_rows[f"{action_id} (reset)"] = row
 
 
 class _Recoverer:
@@ -279,22 +312,19 @@ class _Recoverer:
     def _trigger(self, action: RecoveryAction) -> str:
         """Return what triggered the action; fail or skip the test when it cannot or need not run."""
         if action is None or self.contracts is None:
-            pytest.fail("no recovery action can run: recovery.actions.yaml does not load", pytrace=False)
+            problem = _actions(self.config)[1] or "recovery.actions.yaml does not load"
+            pytest.fail(f"no recovery action can run: {problem}", pytrace=False)
         if not self.allow and not self.dry:
             pytest.skip("pass --allow-recovery to run")
-        trigger = _trigger(action, _failures(self.config), _named(self.config))
-        if trigger is None:
-            if action.manual_only or not (action.gate_ids or action.probe_ids):
-                pytest.skip(f"manual only: run it with --recover {action.id}")
-            pytest.skip(
-                "not triggered: none of " + ", ".join((*action.gate_ids, *action.probe_ids)) + " failed in this run"
-            )
-        return trigger
+        selection: Selection = select(action.trigger(), _failures(self.config), _named(self.config))
+        if selection.hits is None:
+            pytest.skip(selection.reason)
+        return selection.hits
 
     def _context(
         self, action: RecoveryAction, trigger: str, contracts: Contracts, recovery_doc: Document
     ) -> RecoveryContext:
-        """Return the action's RecoveryContext (creating a sandbox stack directory when one is needed)."""
+        """Return the action's RecoveryContext (in the sandbox, with the sandbox's own runtime)."""
         from infracore_verify.recovery.actions import RecoveryContext
 
         env = self.env
@@ -302,18 +332,23 @@ class _Recoverer:
             mapping(env.data.get("alerting")).get("webhook_url"), "alerting.webhook_url"
         )
         settings = mapping(env.data.get("recovery"))
-        subprocess_env = dict(os.environ, INFRACORE_RUN_KEY=self.state.run_key)
+        # Only the suite's own variables: the inherited environment is read when a command starts, so no
+        # frame or repr (--showlocals) ever holds a copy of os.environ.
+        own_env = {"INFRACORE_RUN_KEY": self.state.run_key}
         if self.sandbox is not None:
-            subprocess_env["INFRACORE_SANDBOX_URLS"] = json.dumps(self.sandbox.base_urls)
+            own_env["INFRACORE_SANDBOX_URLS"] = json.dumps(self.sandbox.base_urls)
+            own_env["INFRACORE_SANDBOX_CONTROL_TOKEN"] = self.sandbox.control_token  # for its control endpoint
+        subprocess_env = HiddenEnviron(own_env)
         capabilities = contracts.doc("capabilities")
-        hosts = _hosts(env, self.config)
-        stack = mapping(action.raw.get("recovery")).get("stack")
-        target = hosts.get(str(mapping(action.raw.get("recovery")).get("target")), {})
-        if env.is_sandbox and stack and target.get("stacks_dir"):
-            (Path(target["stacks_dir"]) / str(stack)).mkdir(parents=True, exist_ok=True)
+        runtime = None
+        if env.is_sandbox and self.sandbox is not None:
+            from infracore_verify.sandbox.runtime import SandboxRuntime
+
+            # The sandbox's systems are restarted by the sandbox itself: nothing reaches docker or a host.
+            runtime = SandboxRuntime(self.sandbox)
         return RecoveryContext(
             action=action.raw,
-            hosts=hosts,
+            hosts={str(k): dict(mapping(v)) for k, v in mapping(env.data.get("hosts")).items()},
             run_key=self.state.run_key,
             trigger=trigger,
             verify=self._verifier(action.probe_ids),
@@ -328,91 +363,111 @@ class _Recoverer:
             environment="sandbox" if env.is_sandbox else env.name,
             actions_file=recovery_doc.display,
             environment_file=env.display,
+            runtime=runtime,
         )
 
-    def _perform(self, ctx: RecoveryContext, decision: LedgerDecision) -> _Outcome:
+    def _perform(self, ctx: RecoveryContext, decision: LedgerDecision) -> Outcome:
         """Plan (dry run), skip (suppressed or exhausted) or execute the action as the ledger decided."""
         from infracore_verify.recovery.actions import RecoveryError, execute, plan
 
         try:
             if self.dry:
-                return _Outcome(plan(ctx), "dry-run", f"would {decision.kind}: {decision.reason}")
+                return Outcome(plan(ctx), "dry-run", f"would {decision.kind}: {decision.reason}")
             if decision.kind in ("suppressed", "exhausted"):
-                return _Outcome([], decision.kind, decision.reason)
+                return Outcome([], decision.kind, decision.reason, ledger_problems=decision.ledger_problems)
             outcome = execute(ctx)
-            return _Outcome(outcome.steps, outcome.result, outcome.detail, outcome.verification)
+            return Outcome(outcome.steps, outcome.result, outcome.detail, outcome.verification)
         except RecoveryError as exc:
-            return _Outcome([], "failed", str(exc))
+            return Outcome([], "failed", str(exc))
+
+    def _cannot_start(self, ctx: RecoveryContext) -> str | None:
+        """Return why the action cannot start (a configuration error), checked before the ledger counts anything."""
+        from infracore_verify.recovery.actions import RecoveryError, plan, preflight
+
+        try:
+            if self.dry:
+                plan(ctx)  # a dry run connects nowhere
+            else:
+                preflight(ctx)
+        except RecoveryError as exc:
+            return str(exc)
+        return None
+
+    def _decide(self, ledger: Ledger, action: RecoveryAction, ctx: RecoveryContext) -> LedgerDecision | Outcome:
+        """Ask the ledger; return its decision, or the not_run outcome of a configuration or ledger error."""
+        from infracore_verify.recovery.ledger import LedgerError, effective_safety
+
+        contracts = self.contracts
+        assert contracts is not None
+        recovery_doc = contracts.doc("recovery")
+        defaults = mapping(recovery_doc.data.get("defaults")) if recovery_doc.ok else {}
+        problem = self._cannot_start(ctx)
+        try:
+            if problem is not None:
+                ledger.not_run(action.id, run_key=self.state.run_key, trigger=ctx.trigger, detail=problem)
+                return Outcome([], "not_run", problem)
+            return ledger.begin(
+                action.id,
+                effective_safety(action.raw, defaults),
+                run_key=self.state.run_key,
+                trigger=ctx.trigger,
+                dry_run=self.dry,
+            )
+        except LedgerError as exc:
+            return Outcome(
+                [], "not_run", problem or "nothing ran: the ledger could not record it", ledger_error=str(exc)
+            )
 
     def __call__(self, action: RecoveryAction) -> dict[str, Any]:
         """Run the action when this run's failures (or --recover) call for it; return its recovery row."""
         from infracore_verify.recovery.actions import execute
-        from infracore_verify.recovery.ledger import Ledger, effective_safety
+        from infracore_verify.recovery.ledger import LedgerError
 
         trigger = self._trigger(action)
         contracts = self.contracts
         assert contracts is not None  # _trigger fails the test without contracts
-        recovery_doc = contracts.doc("recovery")
-        defaults = mapping(recovery_doc.data.get("defaults")) if recovery_doc.ok else {}
-        safety = effective_safety(action.raw, defaults)
-        ledger = Ledger(_ledger_path(self.config, self.env))
-        ctx = self._context(action, trigger, contracts, recovery_doc)
         started = time.monotonic()
-        decision = ledger.begin(action.id, safety, run_key=self.state.run_key, trigger=trigger, dry_run=self.dry)
-        row: dict[str, Any] = {"id": action.id, "type": action.type, "trigger": trigger, "attempt": decision.attempt}
-        outcome = self._perform(ctx, decision)
-        commands = [step.description for step in outcome.steps]
-        entry = ledger.finish(
-            decision,
-            result=outcome.result,
-            duration=time.monotonic() - started,
-            detail=outcome.detail,
-            commands=commands,
-        )
-        escalated = bool(entry.get("escalated")) or decision.escalate
+        ledger = make_ledger(self.config, self.env.data)
+        ctx = self._context(action, trigger, contracts, contracts.doc("recovery"))
+        decision = self._decide(ledger, action, ctx)
+        attempt = 0 if isinstance(decision, Outcome) else decision.attempt
+        row: dict[str, Any] = {"id": action.id, "type": action.type, "trigger": trigger, "attempt": attempt}
+        escalated = False
+        if isinstance(decision, Outcome):
+            outcome = decision
+        else:
+            outcome = self._perform(ctx, decision)
+            try:
+                entry = ledger.finish(
+                    decision,
+                    result=outcome.result,
+                    duration=time.monotonic() - started,
+                    detail=outcome.detail,
+                    commands=[step.description for step in outcome.steps],
+                )
+                escalated = bool(entry.get("escalated")) or decision.escalate
+            except LedgerError as exc:
+                outcome.ledger_error = f"the ledger write failed after the action ran: {exc}; this result is not in it"
+                escalated = decision.escalate
         if escalated and action.type != "alert_only" and not self.dry:
-            row["escalation_alert"] = _escalate(ctx, execute)
+            row["escalation_alert"] = escalate(ctx, execute)
         row.update(
             result=outcome.result,
             escalated=escalated,
             detail=REDACTOR.mask(outcome.detail),
             verification=REDACTOR.mask(outcome.verification),
-            commands=commands,
+            commands=[step.description for step in outcome.steps],
             duration_seconds=round(time.monotonic() - started, 3),
             ledger=str(ledger.path),
         )
+        if outcome.ledger_error:
+            row["ledger_error"] = REDACTOR.mask(outcome.ledger_error)
+        if outcome.ledger_problems:
+            row["ledger_problems"] = [REDACTOR.mask(p) for p in outcome.ledger_problems]
         self.request.node.user_properties.append((RECOVERY_PROPERTY, json.dumps(row)))
-        _report(action, self.env, outcome, escalated)
-        _verdict(action, outcome, escalated)
+        report_action(action, self.env, outcome, escalated)
+        verdict(action, outcome, escalated)
         return row
-
-
-def _report(action: RecoveryAction, env: Environment, outcome: _Outcome, escalated: bool) -> None:
-    """Put the action's title, result, steps and verification in the Allure report."""
-    report.title(f"{action.id} [{'sandbox' if env.is_sandbox else env.name}]")
-    report.label("recovery_result", outcome.result)
-    if escalated:
-        report.label("tag", "escalated")
-    if outcome.steps:
-        report.attach_text(
-            "recovery steps (redacted)",
-            REDACTOR.mask(json.dumps([step.__dict__ for step in outcome.steps], indent=2, default=str)),
-            extension="json",
-        )
-    if outcome.verification:
-        report.attach_text("verification", REDACTOR.mask(outcome.verification))
-
-
-def _verdict(action: RecoveryAction, outcome: _Outcome, escalated: bool) -> None:
-    """Skip a suppressed action, fail a failed or exhausted one; anything else passes."""
-    message = f"{action.id}: {outcome.result}{' (ESCALATED)' if escalated else ''}: {outcome.detail}"
-    if outcome.result == "suppressed":
-        pytest.skip(REDACTOR.mask(message))
-    if outcome.result in ("failed", "exhausted"):
-        lines = [message, *(f"  {s.description} -> {s.returncode}" for s in outcome.steps)]
-        if outcome.verification:
-            lines.append(f"  verification: {outcome.verification}")
-        pytest.fail(REDACTOR.mask("\n".join(lines)), pytrace=False)
 
 
 @pytest.fixture

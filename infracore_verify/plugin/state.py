@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,11 +179,68 @@ def base_dir(config: pytest.Config) -> Path:
     return root
 
 
+OPS_REPORTS_DIR = Path("receipts") / "infracore-verify"
+"""The default reports directory inside an ops repository: below receipts/, a top-level folder D1 allows."""
+
+
 def reports_dir(config: pytest.Config) -> Path:
-    """Return the reports directory (--reports-dir, ini, default `reports` below the rootdir)."""
+    """Return the reports directory (--reports-dir, ini, default `reports` below the rootdir).
+
+    When the default would land inside the ops repository the contracts come from, it is that repository's
+    `receipts/infracore-verify/` instead: a new top-level `reports/` would fail the repository's D1.
+    """
     value = config.getoption("reports_dir") or str(config.getini("infracore_reports_dir")) or "reports"
     path = Path(value)
-    return path if path.is_absolute() else base_dir(config) / path
+    resolved = path if path.is_absolute() else base_dir(config) / path
+    state = config.stash.get(STATE, None)
+    plan = state.plan if state is not None else None
+    if plan is not None and plan.contracts.layout == "ops" and not config.getoption("reports_dir"):
+        root = plan.contracts.root.resolve()
+        if resolved.resolve().is_relative_to(root):
+            return root / OPS_REPORTS_DIR
+    return resolved
+
+
+def output_dir_problem(path: Path) -> str:
+    """Return why the run cannot write into the directory `path` (empty when it can).
+
+    Nothing is created: a missing directory is judged by its nearest existing ancestor, which must be a
+    directory the run can create files in (tried with a temporary file, so root and read-only mounts count).
+    """
+    existing = path
+    try:
+        while not existing.exists():
+            if existing.is_symlink():
+                return f"{existing} is a symbolic link to nothing"
+            if existing.parent == existing:
+                break
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is a file, not a directory" + ("" if existing == path else f" (a parent of {path})")
+        fd, probe = tempfile.mkstemp(prefix=".infracore-write-check-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{existing} is not writable ({exc.strerror or exc})"
+    return ""
+
+
+def check_reports_dir(config: pytest.Config) -> None:
+    """Refuse, as a usage error, a reports directory the run could not write its receipt into."""
+    path = reports_dir(config)
+    problem = output_dir_problem(path / "receipts")
+    if not problem:
+        return
+    if config.getoption("reports_dir"):
+        source = f"--reports-dir {config.getoption('reports_dir')}"
+    elif str(config.getini("infracore_reports_dir")) not in ("", "reports"):
+        source = f"infracore_reports_dir = {config.getini('infracore_reports_dir')} ({config.inipath})"
+    else:
+        source = f"the default reports directory {path}"
+    raise pytest.UsageError(
+        f"{source}: {problem}; receipts go to {path}/receipts. Give a directory this run can write to with "
+        "--reports-dir DIR (or infracore_reports_dir in the ini file), or fix the directory's permissions"
+    )
 
 
 def requested_ids(config: pytest.Config) -> list[str]:

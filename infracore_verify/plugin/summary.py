@@ -8,6 +8,7 @@ import pytest
 
 from infracore_verify import __version__
 from infracore_verify.contracts.verdict import Verdict
+from infracore_verify.gates.scripts import missing_tools
 from infracore_verify.plugin.state import STATE
 from infracore_verify.reporting.receipt import env_label
 from infracore_verify.reporting.waivers import summary as waiver_summary
@@ -49,7 +50,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         fc = r["failure_class"]
         tr.write_line(
             f"failure_class: deterministic={fc['deterministic']} freshness={fc['freshness']} gate_bug={fc['gate_bug']}"
+            + (f" timeout={fc['timeout']}" if fc.get("timeout") else "")
         )
+        bugs = [(str(g["id"]), str(g.get("message") or "")) for g in r["gates"] if g.get("failure_class") == "gate_bug"]
+        for tool, (found, gate_ids) in missing_tools(bugs).items():
+            tr.write_line(f"gate_bug: tool {tool} missing or incompatible (found: {found}): {' '.join(gate_ids)}")
     if r["probes"]:
         pt = r["probe_totals"]
         failing = [f"{p['id']}({p.get('failure_class')})" for p in r["probes"] if p["verdict"] == Verdict.FAIL]
@@ -62,7 +67,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             tr.write_line(
                 f"    {w['gate']} {w['gap']}: {w['status']} (owner {w['owner'] or 'unassigned'}, "
                 f"review by {w['review_by'] or 'not set'})"
+                + (f" findings {' '.join(w['findings'])}" if w.get("findings") else "")
             )
+    off = r.get("waivers_disabled")
+    if off:
+        tr.write_line(off["reason"], red=True, bold=True)
+        for problem in off["problems"][:10]:
+            tr.write_line(f"    {problem}", red=True)
     for row in r["recoveries"]:
         mark = " ESCALATED" if row.get("escalated") else ""
         tr.write_line(
@@ -70,6 +81,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
         if row.get("escalation_alert"):
             tr.write_line(f"    escalation alert: {row['escalation_alert']}")
+        if row.get("ledger_error"):
+            tr.write_line(f"    LEDGER WRITE FAILED: {row['ledger_error']}")
+        for problem in row.get("ledger_problems", []):
+            tr.write_line(f"    ledger: {problem}")
         for command in row.get("commands", []):
             tr.write_line(f"    {'would run' if row['result'] == 'dry-run' else 'ran'}: {command}")
     b = r["budget"]

@@ -35,8 +35,9 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Learn the secrets a worker resolved (for the final scrub) and the marks of the items it collected."""
         output = getattr(node, "workeroutput", {})
-        for value in output.get("infracore_secrets", []):
-            REDACTOR.register(value, "secret")
+        for entry in output.get("infracore_secrets", []):
+            value, label = (entry, "secret") if isinstance(entry, str) else (str(entry[0]), str(entry[1]))
+            REDACTOR.register(value, label)
         state = node.config.stash[STATE]
         refs = {
             nodeid: (str(kind), str(item_id)) for nodeid, (kind, item_id) in output.get("infracore_items", {}).items()

@@ -1,11 +1,13 @@
 """What the recovery ledger's lines mean: their format, the state they add up to and the decision it allows.
 
-State is keyed by recovery action id and computed from the lines alone:
+State is keyed by recovery action id and computed from the lines alone (`fold`, one line at a time):
 
-- an `attempt` line counts one attempt and stamps the cooldown;
+- an `attempt-started` line (`attempt` in ledgers written before it was renamed) counts one attempt and
+  stamps the cooldown; it is written, flushed and fsynced before any command runs;
 - a `result` line with result `recovered` (or `reset`) clears both the attempt count and the cooldown;
   `failed` and `alerted` change nothing (the attempt was counted when it began);
-- `decision` lines (suppressed, exhausted, dry-run) and every line marked `dry_run` change nothing.
+- `decision` lines (suppressed, exhausted, dry-run, not_run) and every line marked `dry_run` change nothing;
+- a `checkpoint` line (the first line of a rotated log) holds the whole state at rotation time.
 
 The decision follows the ops order: cooldown active -> suppressed; attempts used up -> exhausted (escalates);
 else run. `LedgerDecision` is what `Ledger.begin` returns and `Ledger.finish` completes.
@@ -31,7 +33,12 @@ RESULTS = (*RUN_RESULTS, "dry-run", "suppressed", "exhausted")
 """Every result `finish` accepts."""
 CLEARING_RESULTS = ("recovered", "reset")
 """Results that clear an action's state (attempt count and cooldown)."""
-EVENTS = ("attempt", "decision", "result")
+ATTEMPT_STARTED = "attempt-started"
+LEGACY_ATTEMPT = "attempt"
+"""What `attempt-started` lines were called before; still read as attempts."""
+CHECKPOINT = "checkpoint"
+EVENTS = (ATTEMPT_STARTED, "decision", "result", CHECKPOINT, LEGACY_ATTEMPT)
+ATTEMPT_EVENTS = (ATTEMPT_STARTED, LEGACY_ATTEMPT)
 ALLOWED_RESULTS: Mapping[str, tuple[str, ...]] = {
     "run": RUN_RESULTS,
     "dry-run": ("dry-run", "failed"),
@@ -64,6 +71,8 @@ class LedgerDecision:
     safety: Safety = DEFAULT_SAFETY
     record: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     """The line `begin` appended (read-only)."""
+    ledger_problems: tuple[str, ...] = ()
+    """One message per unreadable ledger line when the decision was suppressed because of them."""
 
 
 def _parse_iso(text: Any) -> float | None:
@@ -78,12 +87,38 @@ def _parse_iso(text: Any) -> float | None:
     return parsed.timestamp()
 
 
+def _finite(value: Any) -> float | None:
+    """Return a JSON number as a finite float, or None (bools, text, 1e999 and 400-digit integers included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def record_time(record: Mapping[str, Any]) -> float | None:
     """Return a line's time: `unix_time`, else the parsed `timestamp_utc` (a hand-written line), else None."""
-    value = record.get("unix_time")
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    value = _finite(record.get("unix_time"))
+    if value is not None:
+        return value
     return _parse_iso(record.get("timestamp_utc"))
+
+
+def action_state_problem(state: Any) -> str | None:
+    """Return why a compacted action state ({attempts, last_attempt_at, last_result}) is unusable, or None."""
+    if not isinstance(state, Mapping):
+        return "an action state is not an object"
+    attempts = state.get("attempts")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 <= attempts < 2**31:
+        return f"attempts {str(attempts)[:40]!r} is not a count"
+    last = state.get("last_attempt_at")
+    if last is not None and _finite(last) is None:
+        return "last_attempt_at is not a finite number"
+    if state.get("last_result") is not None and not isinstance(state.get("last_result"), str):
+        return "last_result is not text"
+    return None
 
 
 def record_problem(record: Any) -> str | None:
@@ -93,32 +128,70 @@ def record_problem(record: Any) -> str | None:
     if not isinstance(record.get("action_id"), str) or not record["action_id"]:
         return "no action_id"
     event = record.get("event")
-    if event not in EVENTS:
-        return f"unknown event {event!r} (expected one of {', '.join(EVENTS)})"
-    if event != "attempt" and not isinstance(record.get("result"), str):
+    if not isinstance(event, str) or event not in EVENTS:
+        shown = repr(event)[:60] if isinstance(event, str | int | float | None) else type(event).__name__
+        return f"unknown event {shown} (expected one of {', '.join(EVENTS[:4])})"
+    if event == CHECKPOINT:
+        states = record.get("state")
+        if not isinstance(states, Mapping):
+            return "checkpoint line without a state object"
+        for action_id, state in states.items():
+            problem = action_state_problem(state)
+            if problem is not None:
+                return f"checkpoint state of {str(action_id)[:60]!r}: {problem}"
+        return None
+    if event not in ATTEMPT_EVENTS and not isinstance(record.get("result"), str):
         return f"{event} line without a result"
-    if event == "attempt" and record_time(record) is None:
+    if event in ATTEMPT_EVENTS and record_time(record) is None:
         return "attempt line without a usable time (unix_time or timestamp_utc)"
     return None
 
 
+def empty_state() -> dict[str, Any]:
+    """Return the state of an action without history."""
+    return {"attempts": 0, "last_attempt_at": None, "last_result": None}
+
+
+def fold(states: dict[str, dict[str, Any]], record: Mapping[str, Any]) -> None:
+    """Apply one valid ledger line to the compacted state of every action (in place)."""
+    if record["event"] == CHECKPOINT:
+        states.clear()
+        for action_id, state in record["state"].items():
+            last = state.get("last_attempt_at")
+            states[str(action_id)] = {
+                "attempts": int(state["attempts"]),
+                "last_attempt_at": None if last is None else _finite(last),
+                "last_result": state.get("last_result"),
+            }
+        return
+    if record.get("dry_run") is True:
+        return
+    state = states.setdefault(record["action_id"], empty_state())
+    if record["event"] in ATTEMPT_EVENTS:
+        state["attempts"] += 1
+        state["last_attempt_at"] = record_time(record)
+    elif record["event"] == "result":
+        result = record["result"]
+        if result in CLEARING_RESULTS:
+            state["attempts"], state["last_attempt_at"] = 0, None
+        if result in (*RUN_RESULTS, "reset"):
+            state["last_result"] = result
+
+
 def compute_state(records: Sequence[Mapping[str, Any]], action_id: str, safety: Safety, now: float) -> dict[str, Any]:
     """Return an action's state from the valid ledger lines: attempts, last attempt, cooldown, exhaustion."""
-    attempts = 0
-    last_attempt_at: float | None = None
-    last_result: str | None = None
+    states: dict[str, dict[str, Any]] = {}
     for record in records:
-        if record["action_id"] != action_id or record.get("dry_run") is True:
-            continue
-        if record["event"] == "attempt":
-            attempts += 1
-            last_attempt_at = record_time(record)
-        elif record["event"] == "result":
-            result = record["result"]
-            if result in CLEARING_RESULTS:
-                attempts, last_attempt_at = 0, None
-            if result in (*RUN_RESULTS, "reset"):
-                last_result = result
+        fold(states, record)
+    return state_view(states.get(action_id), action_id, safety, now)
+
+
+def state_view(state: Mapping[str, Any] | None, action_id: str, safety: Safety, now: float) -> dict[str, Any]:
+    """Return an action's state as `Ledger.state` shows it, from its compacted state (None: no history)."""
+    state = state if state is not None else empty_state()
+    attempts: int = state["attempts"]
+    last_attempt_at: float | None = state["last_attempt_at"]
+    last_result: str | None = state["last_result"]
     cooldown_until = None if last_attempt_at is None else last_attempt_at + safety.cooldown_seconds
     return {
         "action_id": action_id,
@@ -195,9 +268,14 @@ def make_record(
     duration: float | None,
     detail: str,
     commands: Sequence[str],
+    by: str | None = None,
 ) -> dict[str, Any]:
-    """Return one ledger line; its text fields (run key, trigger, detail, commands) are masked."""
+    """Return one ledger line; its text fields (run key, trigger, detail, commands) are masked.
+
+    `by` (the user who reset an action by hand) is written on reset lines only.
+    """
     mask = REDACTOR.mask
+    extra = {"by": mask(by)} if by is not None else {}
     return {
         "timestamp_utc": utc_iso(now),
         "unix_time": round(now, 6),
@@ -215,4 +293,5 @@ def make_record(
         "duration_seconds": duration,
         "detail": mask(str(detail)),
         "commands": [mask(commands)] if isinstance(commands, str) else [mask(str(c)) for c in commands],
+        **extra,
     }

@@ -47,6 +47,7 @@ from allure_commons.utils import md5, platform_label, represent
 from infracore_verify.contracts.findings import Finding
 from infracore_verify.contracts.model import Gate
 from infracore_verify.contracts.sets import SUITE_ROOT
+from infracore_verify.redact import REDACTOR
 from infracore_verify.reporting.waivers import Gap
 from infracore_verify.smoke.registry import Probe
 
@@ -199,14 +200,15 @@ def gate_description(gate: Gate) -> str:
 
 def title(text: str) -> None:
     """Set the displayed title of the running test."""
-    allure.dynamic.title(text)  # type: ignore[no-untyped-call]
+    allure.dynamic.title(REDACTOR.mask(text))  # type: ignore[no-untyped-call]
 
 
 def attach_text(name: str, body: str, *, extension: str = "txt") -> None:
     """Attach a text body to the running test's result."""
     kinds = {"txt": allure.attachment_type.TEXT, "csv": allure.attachment_type.CSV, "json": allure.attachment_type.JSON}
     kind: Any = kinds[extension]
-    allure.attach(body, name=name, attachment_type=kind)
+    # Masked here, the one gateway to Allure: the file is written at once, before any final scrub.
+    allure.attach(REDACTOR.mask(body), name=REDACTOR.mask(name), attachment_type=kind)
 
 
 def attach_findings(findings: Iterable[Finding], name: str = "findings") -> None:
@@ -221,7 +223,7 @@ def attach_findings(findings: Iterable[Finding], name: str = "findings") -> None
 
 def label(name: str, value: str) -> None:
     """Add a label to the running test's result."""
-    allure.dynamic.label(name, value)  # type: ignore[no-untyped-call]
+    allure.dynamic.label(name, REDACTOR.mask(value))  # type: ignore[no-untyped-call]
 
 
 def tag(*values: str) -> None:
@@ -308,9 +310,9 @@ CATEGORIES = (
     ),
     Category(
         "Contract drift",
-        "A deterministic gate failed, or live data drifts from a schema or the inventory",
+        "A deterministic gate failed, or live data drifts from a schema, the inventory or an expected state",
         ("failed",),
-        _class_marker("deterministic", "schema_drift", "inventory_drift"),
+        _class_marker("deterministic", "schema_drift", "inventory_drift", "status_drift"),
     ),
     Category(
         "Waived",
@@ -426,7 +428,7 @@ def write_broken_result(
         "testCaseId": md5(full_name),  # type: ignore[no-untyped-call]
         "status": "broken",
         "stage": "finished",
-        "statusDetails": {"message": message, "trace": message},
+        "statusDetails": {"message": REDACTOR.mask(message), "trace": REDACTOR.mask(message)},
         "start": start_ms,
         "stop": stop_ms,
         "labels": labels,

@@ -190,6 +190,8 @@ class Receipt:
     budget: Budget
     exit_status: int
     drift_reports: list[str] = field(default_factory=list)
+    waivers_disabled: Row | None = None
+    """Set when operational.gaps.yaml did not load, so no gap waived anything: `{file, reason, problems}`."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the receipt as JSON-ready data."""

@@ -141,6 +141,8 @@ class SystemContext:
         self.clock = clock
         """Monotonic seconds that access-token lifetimes are measured on."""
         self.healthy = True
+        self.control_token = secrets.token_urlsafe(24)
+        """What a control request must carry in `CONTROL_HEADER` (the Sandbox sets one token for all systems)."""
         self.stopping = threading.Event()
         """Set when the server stops; waits in handlers (latency, timeout) end early and the request aborts."""
         self._recorded: list[RecordedRequest] = []
@@ -174,7 +176,14 @@ class SystemContext:
 
 
 CONTROL_PATH = "/__sandbox__/control"
-"""Sandbox-only control endpoint on every system's server (127.0.0.1): POST {healthy, clear_faults}."""
+"""Sandbox-only control endpoint on every system's server (127.0.0.1): POST {healthy, clear_faults}.
+
+Only for the suite's own callers: a request must carry the sandbox's per-run random token in
+`CONTROL_HEADER`, name the server's own address as its Host (a page that rebinds a DNS name to 127.0.0.1
+cannot), send `Content-Type: application/json` (a cross-origin form or text/plain post cannot) and no
+foreign Origin."""
+CONTROL_HEADER = "X-Infracore-Sandbox-Control"
+"""Request header that carries the sandbox's control token (`Sandbox.control_token`)."""
 
 
 class EmulatedSystem:
@@ -284,6 +293,9 @@ class EmulatedSystem:
         """Let an out-of-process stand-in (a fake `docker compose restart`) switch health back and clear faults."""
         if request.method != "POST":
             return Reply.json(405, {"error": f"POST {CONTROL_PATH} with {{healthy: bool, clear_faults: bool}}"})
+        refused = self._control_refusal(request)
+        if refused is not None:
+            return refused
         try:
             data = json.loads(request.get_data(cache=True) or b"{}")
         except ValueError:
@@ -295,6 +307,21 @@ class EmulatedSystem:
         if data.get("clear_faults") is True:
             self.ctx.faults.clear(self.name)
         return Reply.json(200, {"system": self.name, "healthy": self.ctx.healthy})
+
+    def _control_refusal(self, request: Request) -> Reply | None:
+        """Return the refusal of a control request that is not the suite's own (None when it is)."""
+        own = f"{request.environ.get('SERVER_NAME', '')}:{request.environ.get('SERVER_PORT', '')}"
+        if request.headers.get("Host", "") != own:
+            return Reply.json(403, {"error": f"the Host header must be this sandbox's own address {own}"})
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"http://{own}":
+            return Reply.json(403, {"error": "cross-origin control requests are refused"})
+        token = request.headers.get(CONTROL_HEADER, "")
+        if not secrets.compare_digest(token.encode(), self.ctx.control_token.encode()):
+            return Reply.json(403, {"error": f"missing or wrong {CONTROL_HEADER} (the sandbox's control token)"})
+        if request.mimetype != "application/json":
+            return Reply.json(415, {"error": "the body must be Content-Type: application/json"})
+        return None
 
     def _apply(self, request: Request, environ: WSGIEnvironment, fault: FaultSpec | None) -> Reply:
         if fault is None:

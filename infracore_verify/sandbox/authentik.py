@@ -26,6 +26,8 @@ API = "/api/v3"
 EMBEDDED = "goauthentik.io/outposts/embedded"
 PAGE_SIZE = 100
 _SESSION_COOKIE = re.compile(r"(authentik_session=)[^;]*")
+OUTDATED_OUTPOST_VERSION = "2025.10.3"
+"""What the instances of an outdated outpost report as their version (older than the seeded server)."""
 _AVATAR = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4="
 
 
@@ -170,6 +172,20 @@ class Authentik(EmulatedSystem):
             "managed": outpost.managed,
         }
 
+    def is_outdated(self, outpost: OutpostSeed) -> bool:
+        """Return True when the outpost's instances run an older version: seeded so, or an `outpost_outdated` fault.
+
+        The fault hits every outpost, or those whose health path (`/api/v3/outposts/instances/<uuid>/health/`)
+        its path matches.
+        """
+        if outpost.outdated:
+            return True
+        path = f"{API}/outposts/instances/{outpost.id}/health/"
+        return any(
+            spec.kind == "outpost_outdated" and spec.matches("GET", path, path)
+            for spec in self.ctx.faults.active(self.name)
+        )
+
     # -- endpoints ----------------------------------------------------------------------------------------
 
     def health_live(self, request: Request) -> Reply:
@@ -194,7 +210,7 @@ class Authentik(EmulatedSystem):
                 "version_latest_valid": True,
                 "build_hash": "",
                 "outdated": False,
-                "outpost_outdated": False,
+                "outpost_outdated": any(self.is_outdated(o) for o in self.ctx.seed.authentik_outposts),
             },
         )
 
@@ -203,26 +219,24 @@ class Authentik(EmulatedSystem):
         refusal = self.authenticate(request)
         if refusal is not None:
             return refusal
-        return self.json(
-            200,
-            {
-                "user": {
-                    "pk": 7,
-                    "username": "infracore-verify",
-                    "name": "infra-core verify (sandbox service account)",
-                    "is_active": True,
-                    "is_superuser": False,
-                    "groups": [{"name": "infra-core readers", "pk": stable_uuid("group", "readers")}],
-                    "roles": [],
-                    "email": "infracore-verify@example.invalid",
-                    "avatar": _AVATAR,
-                    "uid": stable_hex("user", "infracore-verify", length=64),
-                    "settings": {},
-                    "type": "service_account",
-                    "system_permissions": [],
-                }
-            },
-        )
+        user = {
+            "pk": 7,
+            "username": "infracore-verify",
+            "name": "infra-core verify (sandbox service account)",
+            "is_active": True,
+            "is_superuser": False,
+            "is_current": True,
+            "groups": [{"name": "infra-core readers", "pk": stable_uuid("group", "readers")}],
+            "roles": [],
+            "email": "infracore-verify@example.invalid",
+            "avatar": _AVATAR,
+            "uid": stable_hex("user", "infracore-verify", length=64),
+            "settings": {},
+            "type": "service_account",
+            "system_permissions": [],
+        }
+        # `users` (the accounts of this session; required since 2026.8) holds just the token's own user.
+        return self.json(200, {"user": user, "users": [user]})
 
     def outposts(self, request: Request) -> Reply:
         """GET /api/v3/outposts/instances/: paginated (page, page_size), name/managed filters, search."""
@@ -279,6 +293,7 @@ class Authentik(EmulatedSystem):
         if outpost is None:
             return self.not_found(request)
         version = self.ctx.seed.authentik_version
+        reported = OUTDATED_OUTPOST_VERSION if self.is_outdated(outpost) else version
         slug = re.sub(r"[^a-z0-9]+", "-", outpost.name.lower()).strip("-")
         return self.json(
             200,
@@ -286,13 +301,13 @@ class Authentik(EmulatedSystem):
                 {
                     "uid": stable_hex("outpost-instance", outpost.id, str(n)),
                     "last_seen": _now(),
-                    "version": version,
+                    "version": reported,
                     "golang_version": "go1.24.4",
                     "openssl_enabled": True,
                     "openssl_version": "OpenSSL 3.0.16 11 Feb 2025",
                     "fips_enabled": False,
                     "version_should": version,
-                    "version_outdated": False,
+                    "version_outdated": reported != version,
                     "build_hash": "",
                     "build_hash_should": "",
                     "hostname": f"{slug}-{n}",
@@ -330,5 +345,6 @@ class Authentik(EmulatedSystem):
                 "server_time": _now(),
                 "embedded_outpost_disabled": False,
                 "embedded_outpost_host": "",
+                "base_url": "",
             },
         )

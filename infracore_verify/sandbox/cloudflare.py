@@ -1,5 +1,21 @@
 """Cloudflare API v4 emulation under /client/v4: token verify, zones, DNS records, tunnels, tunnel config, registrar.
 
+The world it serves is the seed with the Cloudflare state faults applied (`cloudflare_data.CloudflareWorld`); by
+default it is today's real one: an account-owned API token, the inventory's tunnel managed locally (its
+configuration answers `config: null`, `source: local`), and the retired registrar endpoint.
+
+Token ownership (API_FACTS, corrections 2026-12): an account-owned token verifies only at
+`/accounts/{account_id}/tokens/verify`; `/user/tokens/verify` answers it 401 code 1000 "Invalid API Token". A
+user-owned token (`user_token`) is the other way round. Every other endpoint accepts either. An IP-restricted
+token (`token_ip_restricted`) gets 403 code 9109 "Cannot use the access token from location: <ip>" on every
+Bearer request; a permission-limited token is a `token_403` fault with a PATH (403 code 10000).
+
+Registrar: `GET /accounts/{a}/registrar/domains` reached end of life on 2026-09-27 and answers like a route the API
+no longer has, 404 code 7003 "No route for the URI" (the vendor documents no other post-EOL answer; this is the
+sandbox's reading). `GET /accounts/{a}/registrar/registrations` replaces it: cursor paging (`cursor`, `per_page`
+1-50, default 20; `result_info: {count, cursor, per_page}`, an empty cursor on the last page), each item names its
+domain `domain_name`. A cursor the sandbox did not hand out answers 400 code 1004.
+
 Auth, as observed on the real API (API_FACTS §1.4):
 
 - both X-Auth-Email and X-Auth-Key present: Global API Key auth. A malformed email (no '@') gives 400 6003 with
@@ -17,21 +33,31 @@ paging parameters (1004) are the sandbox's own choice: the vendor documents none
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from werkzeug.wrappers import Request
 
 from infracore_verify.sandbox._http import EmulatedSystem, Reply, Route
-from infracore_verify.sandbox.seed import TunnelSeed, ZoneSeed, stable_hex, stable_uuid
+from infracore_verify.sandbox.cloudflare_data import (
+    CloudflareWorld,
+    configuration_object,
+    dns_record_objects,
+    name_matches,
+    registration_object,
+    tunnel_object,
+    zone_object,
+)
+from infracore_verify.sandbox.seed import stable_hex
 
-CREATED = "2026-01-15T09:30:00.123456Z"
-MODIFIED = "2026-11-20T08:00:00.654321Z"
 VERIFY_MESSAGE = {"code": 10000, "message": "This API Token is valid and active", "type": None}
-NAME_SERVERS = ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]
+REGISTRATIONS_PER_PAGE = (20, 1, 50)
+"""(default, min, max) per_page of the registrations listing: the sandbox's choice, the vendor documents none."""
 
 
 def _message(code: int, message: str, chain: Iterable[tuple[int, str]] = ()) -> dict[str, Any]:
@@ -48,12 +74,12 @@ def failure(*errors: dict[str, Any]) -> dict[str, Any]:
 
 
 def success(
-    result: Any, result_info: dict[str, int] | None = None, messages: list[Any] | None = None
+    result: Any, result_info: Mapping[str, object] | None = None, messages: list[Any] | None = None
 ) -> dict[str, Any]:
     """Return the documented success envelope."""
     body: dict[str, Any] = {"success": True, "errors": [], "messages": messages or [], "result": result}
     if result_info is not None:
-        body["result_info"] = result_info
+        body["result_info"] = dict(result_info)
     return body
 
 
@@ -74,6 +100,7 @@ class Cloudflare(EmulatedSystem):
         b = self.base_path
         return [
             Route(f"{b}/user/tokens/verify", "cloudflare.token-verify", self.token_verify),
+            Route(f"{b}/accounts/<account_id>/tokens/verify", "cloudflare.account-token-verify", self.account_verify),
             Route(f"{b}/zones", "cloudflare.zones", self.zones),
             Route(f"{b}/zones/<zone_id>/dns_records", "cloudflare.dns-records", self.dns_records),
             Route(f"{b}/accounts/<account_id>/cfd_tunnel", "cloudflare.tunnels", self.tunnels),
@@ -83,14 +110,22 @@ class Cloudflare(EmulatedSystem):
                 self.tunnel_configuration,
             ),
             Route(
-                f"{b}/accounts/<account_id>/registrar/domains", "cloudflare.registrar-domains", self.registrar_domains
+                f"{b}/accounts/<account_id>/registrar/registrations",
+                "cloudflare.registrar-registrations",
+                self.registrar_registrations,
             ),
+            Route(f"{b}/accounts/<account_id>/registrar/domains", "cloudflare.retired", self.retired),
+            Route(f"{b}/accounts/<account_id>/registrar/domains/<name>", "cloudflare.retired", self.retired),
         ]
 
     @property
     def account_id(self) -> str:
         """Return the account id the sandbox serves (the `account_id` credential)."""
         return self.ctx.own["account_id"]
+
+    def world(self) -> CloudflareWorld:
+        """Return what the API serves now: the seed with the active Cloudflare state faults applied."""
+        return CloudflareWorld.of(self.ctx.seed, self.ctx.faults.active(self.name), self.account_id)
 
     # -- error shapes -------------------------------------------------------------------------------------
 
@@ -129,7 +164,7 @@ class Cloudflare(EmulatedSystem):
         return self.fail(404, 7003, f"Could not route to {request.path}, perhaps your object identifier is invalid?")
 
     def drift(self, endpoint: str, payload: Any) -> Any:
-        """Drop result_info and the `id` of every result object (the documented shape requires both)."""
+        """Drop result_info and each result object's `id`, `domain_name`, `config` and `source` (all documented)."""
         body = copy.deepcopy(payload)
         body.pop("result_info", None)
         result = body.get("result")
@@ -137,7 +172,8 @@ class Cloudflare(EmulatedSystem):
         for item in items:
             if isinstance(item, dict):
                 item.pop("id", None)
-                item.pop("config", None)
+                for key in ("domain_name", "config", "source"):
+                    item.pop(key, None)
         return body
 
     # -- auth ---------------------------------------------------------------------------------------------
@@ -168,6 +204,9 @@ class Cloudflare(EmulatedSystem):
                 )
             if token != creds["api_token"]:
                 raise _AuthError(self.fail(403, 10000, "Authentication error"))
+            if self.world().ip_refuses(request.method, self.relative_path(request.path), request.path):
+                where = request.remote_addr or "unknown"
+                raise _AuthError(self.fail(403, 9109, f"Cannot use the access token from location: {where}"))
             return "token"
         raise _AuthError(self.fail(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers"))
 
@@ -217,109 +256,6 @@ class Cloudflare(EmulatedSystem):
         chunk, info = sliced
         return self.json(200, success(chunk, info))
 
-    # -- data ---------------------------------------------------------------------------------------------
-
-    def zone_object(self, zone: ZoneSeed) -> dict[str, Any]:
-        """Return the zone as the API lists it."""
-        seed = self.ctx.seed
-        return {
-            "id": zone.id,
-            "name": zone.name,
-            "status": zone.status,
-            "paused": False,
-            "type": "full",
-            "development_mode": 0,
-            "name_servers": list(NAME_SERVERS),
-            "original_name_servers": None,
-            "original_registrar": "cloudflare, inc." if zone.registrar else None,
-            "original_dnshost": None,
-            "created_on": CREATED,
-            "modified_on": MODIFIED,
-            "activated_on": CREATED,
-            "meta": {
-                "step": 2,
-                "custom_certificate_quota": 0,
-                "page_rule_quota": 3,
-                "phishing_detected": False,
-            },
-            "owner": {"id": stable_hex("owner", self.account_id), "type": "organization", "name": seed.account_name},
-            "account": {"id": self.account_id, "name": seed.account_name},
-            "permissions": ["#zone:read", "#dns_records:read"],
-            "plan": {"id": stable_hex("plan", "free"), "name": "Free Website", "price": 0, "currency": "USD"},
-        }
-
-    def dns_record_objects(self, zone: ZoneSeed) -> list[dict[str, Any]]:
-        """Return the zone's records: apex A, www CNAME, SPF and DMARC TXT, tunnel CNAMEs, optional filler."""
-        plan: list[tuple[str, str, str, bool]] = [
-            ("A", zone.name, "192.0.2.10", True),
-            ("CNAME", f"www.{zone.name}", zone.name, True),
-            ("TXT", zone.name, "v=spf1 -all", False),
-            ("TXT", f"_dmarc.{zone.name}", f"v=DMARC1; p=reject; rua=mailto:dmarc@{zone.name}", False),
-        ]
-        for tunnel in self.ctx.seed.tunnels:
-            if tunnel.deleted:
-                continue
-            for rule in tunnel.ingress:
-                host = rule.hostname
-                if host and (host == zone.name or host.endswith("." + zone.name)):
-                    plan.append(("CNAME", host, f"{tunnel.id}.cfargotunnel.com", True))
-        for n in range(1, self.ctx.seed.extra_dns_records + 1):
-            plan.append(("TXT", f"filler-{n:03d}.{zone.name}", f"sandbox filler record {n}", False))
-        records = []
-        for rtype, name, content, proxied in plan:
-            records.append(
-                {
-                    "id": stable_hex("dns", zone.id, rtype, name, content),
-                    "zone_id": zone.id,
-                    "zone_name": zone.name,
-                    "name": name,
-                    "type": rtype,
-                    "content": content,
-                    "proxiable": rtype in ("A", "CNAME"),
-                    "proxied": proxied,
-                    "ttl": 1 if proxied else 3600,
-                    "settings": {},
-                    "meta": {"auto_added": False, "source": "primary"},
-                    "tags": [],
-                    "created_on": CREATED,
-                    "modified_on": MODIFIED,
-                }
-            )
-        return records
-
-    def tunnel_object(self, tunnel: TunnelSeed) -> dict[str, Any]:
-        """Return the tunnel as the API lists it (null timestamps left out, as the 2024 spec types them)."""
-        body: dict[str, Any] = {
-            "id": tunnel.id,
-            "account_tag": self.account_id,
-            "name": tunnel.name,
-            "status": tunnel.status,
-            "tun_type": "cfd_tunnel",
-            "remote_config": True,
-            "metadata": {},
-            "created_at": CREATED,
-            "connections": [],
-        }
-        if tunnel.deleted:
-            body["deleted_at"] = MODIFIED
-            body["conns_inactive_at"] = MODIFIED
-        elif tunnel.status in ("healthy", "degraded"):
-            body["conns_active_at"] = CREATED
-            body["connections"] = [
-                {
-                    "id": stable_uuid("connection", tunnel.id, colo),
-                    "uuid": stable_uuid("connection", tunnel.id, colo),
-                    "client_id": stable_uuid("connector", tunnel.id),
-                    "client_version": "2026.11.0",
-                    "colo_name": colo,
-                    "is_pending_reconnect": False,
-                    "opened_at": MODIFIED,
-                    "origin_ip": "198.51.100.7",
-                }
-                for colo in ("fra06", "ams01")
-            ]
-        return body
-
     def check_account(self, request: Request, account_id: str) -> Reply | None:
         """Return the refusal for this account (auth first, then existence), or None."""
         refusal = self.guarded(request)
@@ -331,8 +267,8 @@ class Cloudflare(EmulatedSystem):
 
     # -- endpoints ----------------------------------------------------------------------------------------
 
-    def token_verify(self, request: Request) -> Reply:
-        """GET /user/tokens/verify: token-only; X-Auth-* headers get 400 1001."""
+    def _verify(self, request: Request, owner: str) -> Reply:
+        """Verify the Bearer token at the endpoint of `owner`; X-Auth-* headers get 400 1001."""
         if not self.ctx.healthy:
             return self.fail(503, 1000, "Service Unavailable")
         if "Authorization" not in request.headers:
@@ -343,18 +279,31 @@ class Cloudflare(EmulatedSystem):
             return error.reply
         if mode != "token":
             return self.fail(400, 1001, 'Missing "Authorization" header')
+        if self.world().token_owner != owner:
+            return self.fail(401, 1000, "Invalid API Token")
         token_id = stable_hex("token", self.ctx.own["api_token"])
         return self.json(200, success({"id": token_id, "status": "active"}, messages=[dict(VERIFY_MESSAGE)]))
+
+    def token_verify(self, request: Request) -> Reply:
+        """GET /user/tokens/verify: a user-owned token only; an account-owned one gets 401 1000."""
+        return self._verify(request, "user")
+
+    def account_verify(self, request: Request, account_id: str) -> Reply:
+        """GET /accounts/{account_id}/tokens/verify: an account-owned token only; a user-owned one gets 401 1000."""
+        reply = self._verify(request, "account")
+        if reply.status == 200 and account_id != self.account_id:
+            return self.unknown_object(request)
+        return reply
 
     def zones(self, request: Request) -> Reply:
         """GET /zones: paginated (per_page 5-50, default 20), filters name/status/account.id/account.name."""
         refusal = self.guarded(request)
         if refusal is not None:
             return refusal
-        zones = list(self.ctx.seed.zones)
+        zones = list(self.world().zones)
         name = request.args.get("name")
         if name:
-            zones = [z for z in zones if _name_matches(z.name, name)]
+            zones = [z for z in zones if name_matches(z.name, name)]
         status = request.args.get("status")
         if status:
             zones = [z for z in zones if z.status == status]
@@ -364,7 +313,8 @@ class Cloudflare(EmulatedSystem):
         account_name = request.args.get("account.name")
         if account_name and account_name != self.ctx.seed.account_name:
             zones = []
-        return self.paged(request, [self.zone_object(z) for z in zones], 20, 5, 50)
+        seed = self.ctx.seed
+        return self.paged(request, [zone_object(seed, self.account_id, z) for z in zones], 20, 5, 50)
 
     def dns_records(self, request: Request, zone_id: str) -> Reply:
         """GET /zones/{zone_id}/dns_records: paginated (per_page default 100), filters type/name/content."""
@@ -374,7 +324,7 @@ class Cloudflare(EmulatedSystem):
         zone = next((z for z in self.ctx.seed.zones if z.id == zone_id), None)
         if zone is None:
             return self.unknown_object(request)
-        records = self.dns_record_objects(zone)
+        records = dns_record_objects(self.ctx.seed, zone)
         for key in ("type", "name", "content"):
             wanted = request.args.get(key)
             if wanted:
@@ -386,7 +336,7 @@ class Cloudflare(EmulatedSystem):
         refusal = self.check_account(request, account_id)
         if refusal is not None:
             return refusal
-        tunnels = list(self.ctx.seed.tunnels)
+        tunnels = list(self.world().tunnels)
         is_deleted = request.args.get("is_deleted", "").lower()
         if is_deleted in ("false", "0"):
             tunnels = [t for t in tunnels if not t.deleted]
@@ -396,94 +346,52 @@ class Cloudflare(EmulatedSystem):
             wanted = request.args.get(key)
             if wanted:
                 tunnels = [t for t in tunnels if getattr(t, attr) == wanted]
-        return self.paged(request, [self.tunnel_object(t) for t in tunnels], 20, 1, 1000)
+        return self.paged(request, [tunnel_object(self.account_id, t) for t in tunnels], 20, 1, 1000)
 
     def tunnel_configuration(self, request: Request, account_id: str, tunnel_id: str) -> Reply:
-        """GET /accounts/{a}/cfd_tunnel/{tunnel_id}/configurations: the remotely managed ingress."""
+        """GET /accounts/{a}/cfd_tunnel/{tunnel_id}/configurations: the ingress, or config null when not remote."""
         refusal = self.check_account(request, account_id)
         if refusal is not None:
             return refusal
-        tunnel = next((t for t in self.ctx.seed.tunnels if t.id == tunnel_id), None)
+        tunnel = next((t for t in self.world().tunnels if t.id == tunnel_id), None)
         if tunnel is None:
             return self.unknown_object(request)
-        ingress: list[dict[str, Any]] = []
-        for rule in tunnel.ingress:
-            item: dict[str, Any] = {}
-            if rule.hostname:
-                item["hostname"] = rule.hostname
-            if rule.path:
-                item["path"] = rule.path
-            item["service"] = rule.service
-            item["originRequest"] = {}
-            ingress.append(item)
-        result = {
-            "account_id": self.account_id,
-            "tunnel_id": tunnel.id,
-            "version": 3,
-            "source": "cloudflare",
-            "created_at": MODIFIED,
-            "config": {"ingress": ingress, "originRequest": {}, "warp-routing": {"enabled": False}},
-        }
-        return self.json(200, success(result))
+        return self.json(200, success(configuration_object(self.account_id, tunnel)))
 
-    def registrar_domains(self, request: Request, account_id: str) -> Reply:
-        """GET /accounts/{a}/registrar/domains: one domain per registrar zone, a single page."""
+    def registrar_registrations(self, request: Request, account_id: str) -> Reply:
+        """GET /accounts/{a}/registrar/registrations: one registration per registrar zone, cursor paging."""
         refusal = self.check_account(request, account_id)
         if refusal is not None:
             return refusal
-        domains = [_registrar_domain(z) for z in self.ctx.seed.zones if z.registrar]
-        info = {"page": 1, "per_page": max(20, len(domains)), "count": len(domains), "total_count": len(domains)}
-        info["total_pages"] = 1
-        return self.json(200, success(domains, info))
+        items = [registration_object(z) for z in self.ctx.seed.zones if z.registrar]
+        default, low, high = REGISTRATIONS_PER_PAGE
+        raw = request.args.get("per_page") or str(default)
+        cursor = request.args.get("cursor") or ""
+        try:
+            per_page = min(high, max(low, int(raw)))
+        except ValueError:
+            return self.fail(400, 1004, f"Invalid value for parameter per_page: {raw!r} is not an integer")
+        offset = _cursor_offset(cursor) if cursor else 0
+        if offset is None or offset > len(items):
+            return self.fail(400, 1004, "Invalid value for parameter cursor")
+        chunk = items[offset : offset + per_page]
+        end = offset + len(chunk)
+        info = {"count": len(chunk), "per_page": per_page, "cursor": _cursor(end) if end < len(items) else ""}
+        return self.json(200, success(chunk, info))
+
+    def retired(self, request: Request, account_id: str, name: str | None = None) -> Reply:
+        """GET /accounts/{a}/registrar/domains[/{name}]: past its end of life (2026-09-27), no route any more."""
+        return self.not_found(request)
 
 
-def _name_matches(name: str, wanted: str) -> bool:
-    operator, _, value = wanted.partition(":")
-    if value and operator in ("contains", "starts_with", "ends_with", "equal", "not_equal"):
-        return {
-            "contains": value in name,
-            "starts_with": name.startswith(value),
-            "ends_with": name.endswith(value),
-            "equal": name == value,
-            "not_equal": name != value,
-        }[operator]
-    return name == wanted
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"sandbox-offset:{offset}".encode()).decode().rstrip("=")
 
 
-def _registrar_domain(zone: ZoneSeed) -> dict[str, Any]:
-    return {
-        "id": zone.id,
-        "name": zone.name,
-        "available": False,
-        "can_register": False,
-        "created_at": CREATED,
-        "updated_at": MODIFIED,
-        "expires_at": "2027-01-15T23:59:59Z",
-        "current_registrar": "Cloudflare",
-        "locked": True,
-        "auto_renew": True,
-        "privacy": True,
-        "supported_tld": True,
-        "registry_statuses": "clientTransferProhibited",
-        "transfer_in": {
-            "accept_foa": "ok",
-            "approve_transfer": "ok",
-            "can_cancel_transfer": False,
-            "disable_privacy": "ok",
-            "enter_auth_code": "ok",
-            "unlock_domain": "ok",
-        },
-        "registrant_contact": {
-            "id": stable_hex("contact", zone.id),
-            "first_name": "Sandbox",
-            "last_name": "Operator",
-            "organization": "infracore-verify sandbox",
-            "address": "1 Example Street",
-            "city": "Exampleton",
-            "state": "EX",
-            "zip": "00000",
-            "country": "US",
-            "phone": "+1 555-0100",
-            "email": f"hostmaster@{zone.name}",
-        },
-    }
+def _cursor_offset(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    prefix, _, number = text.partition(":")
+    return int(number) if prefix == "sandbox-offset" and number.isdigit() else None

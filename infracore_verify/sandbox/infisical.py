@@ -1,4 +1,4 @@
-"""Infisical emulation: /api/status, the universal-auth login, and secret listing (v3 raw and v4).
+"""Infisical emulation: /api/status, the universal-auth login, secret listing (v3 raw and v4) and one secret (v3 raw).
 
 Every error is Infisical's `{reqId, statusCode, message, error}` (API_FACTS §3.2): 401 UnauthorizedError
 ("Token missing", "Invalid credentials"), 403 TokenError (bad or expired token), 400 BadRequest (missing
@@ -70,6 +70,7 @@ class Infisical(EmulatedSystem):
             Route("/api/status", "infisical.status", self.status),
             Route("/api/v1/auth/universal-auth/login", "infisical.login", self.login, ("POST",)),
             Route("/api/v3/secrets/raw", "infisical.secrets-raw", self.secrets_raw),
+            Route("/api/v3/secrets/raw/<secret_name>", "infisical.secret-raw", self.secret_raw),
             Route("/api/v4/secrets", "infisical.secrets", self.secrets_v4),
         ]
 
@@ -179,6 +180,19 @@ class Infisical(EmulatedSystem):
             "tags": [],
             "secretMetadata": [],
         }
+
+    def secret_raw(self, request: Request, secret_name: str) -> Reply:
+        """GET /api/v3/secrets/raw/{name}?workspaceId=&environment=&secretPath=: one secret as `{secret}`.
+
+        What infisicalsdk's `get_secret_by_name` calls (the suite's own client lists instead).
+        """
+        listing = self.list_secrets(request, request.args.get("workspaceId"), "workspace id")
+        if listing.status != 200:
+            return listing
+        found = [s for s in listing.payload["secrets"] if s["secretKey"] == secret_name]
+        if not found:
+            return self.fail(404, f"Secret with name '{secret_name}' not found")
+        return self.json(200, {"secret": found[0]})
 
     def list_secrets(self, request: Request, project: str | None, project_words: str) -> Reply:
         """Answer a secret listing for `project` (shared by v3 raw and v4)."""

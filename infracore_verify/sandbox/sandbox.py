@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import ClassVar
 
-from infracore_verify.sandbox._http import EmulatedSystem, RecordedRequest, SystemContext
+from infracore_verify.sandbox._http import CONTROL_HEADER, EmulatedSystem, RecordedRequest, SystemContext
 from infracore_verify.sandbox._server import LOOPBACK, SystemServer
 from infracore_verify.sandbox.authentik import Authentik
 from infracore_verify.sandbox.cloudflare import Cloudflare
@@ -91,6 +91,9 @@ class Sandbox:
         self._lock = threading.RLock()
         self._started = False
         self._contexts = {s: SystemContext(s, self.seed, self._credentials, self._faults, clock) for s in SYSTEMS}
+        self._control_token = secrets.token_urlsafe(24)
+        for context in self._contexts.values():
+            context.control_token = self._control_token
         self._apps = {s: _APPS[s](self._contexts[s]) for s in SYSTEMS}
         self._servers = {s: SystemServer(self._apps[s]) for s in SYSTEMS}
 
@@ -149,6 +152,15 @@ class Sandbox:
             raise SandboxError("the sandbox is not started; call start() (or use it as a context manager) first")
         ports = self.ports
         return {s: f"http://{LOOPBACK}:{ports[s]}{self._apps[s].base_path}" for s in SYSTEMS if s in ports}
+
+    @property
+    def control_token(self) -> str:
+        """Return this sandbox's random control token: control requests carry it in `CONTROL_HEADER`."""
+        return self._control_token
+
+    def control_headers(self) -> dict[str, str]:
+        """Return the headers a control request (POST /__sandbox__/control) must send."""
+        return {CONTROL_HEADER: self._control_token, "Content-Type": "application/json"}
 
     @property
     def credentials(self) -> dict[str, dict[str, str]]:

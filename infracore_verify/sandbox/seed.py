@@ -81,13 +81,18 @@ class IngressRuleSeed:
 
 @dataclass(frozen=True)
 class TunnelSeed:
-    """A Cloudflare tunnel (cfd_tunnel) with its remotely managed ingress configuration."""
+    """A Cloudflare tunnel (cfd_tunnel) and its ingress; the API serves the ingress only when `source` is cloudflare."""
 
     name: str
     id: str
     ingress: tuple[IngressRuleSeed, ...] = ()
     status: str = "healthy"
     deleted: bool = False
+    source: str = "local"
+    """`local`: cloudflared's own config file holds the ingress (the API answers config: null, source local), as
+    for the infra-core cloudflared container; `cloudflare`: managed remotely, the API serves the ingress."""
+    configured: bool = True
+    """False: a remotely managed tunnel not configured yet (config: null, source cloudflare)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ class OutpostSeed:
     type: str = "proxy"
     managed: str | None = None
     instances: int = 1
+    outdated: bool = False
+    """Its instances run an older version than the server (health answers version_outdated: true)."""
 
 
 DEFAULT_EXTRA_SECRETS: tuple[SecretSeed, ...] = (
@@ -155,6 +162,8 @@ class SandboxSeed:
     infisical_secrets: tuple[SecretSeed, ...] = DEFAULT_EXTRA_SECRETS
     authentik_version: str = "2026.2.2"
     authentik_outposts: tuple[OutpostSeed, ...] = DEFAULT_OUTPOSTS
+    cloudflare_token_owner: str = "account"
+    """Who owns the Cloudflare API token: `account` (verifies at /accounts/{id}/tokens/verify only) or `user`."""
     credential_env: tuple[tuple[str, str, str], ...] = field(default=())
     """(system, credential name, environment variable) triples from environments/sandbox.yaml."""
     source: str = "built-in"

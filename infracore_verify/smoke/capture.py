@@ -11,8 +11,10 @@
         zones: [example.com, ...]                                    # sorted names
         dns_records: {example.com: ["A example.com 192.0.2.10", ...]}  # "TYPE name content", sorted
         tunnels: {infra-core: {id: ..., ingress: [vault.example.com, ...]}}  # live tunnels; ingress hostnames
-                                                                     # in rule order (the catch-all has none)
-        registrar: [example.com, ...]                                # registrar domain names, sorted
+                                                                     # in rule order (the catch-all has none);
+                                                                     # ingress_source: local instead when
+                                                                     # cloudflared's own file holds them
+        registrar: [example.com, ...]                                # registrations' domain_name, sorted
       vaultwarden: {version: "1.37.2", server_version: "2026.6.0"}   # /api/version and /api/config version
       infisical:
         status: Ok                                                   # /api/status message
@@ -60,7 +62,7 @@ import yaml
 
 from infracore_verify.clients.http import ApiResult, Limits, MissingSettingError, PagedResult
 from infracore_verify.contracts.model import SYSTEMS, mapping
-from infracore_verify.redact import REDACTOR
+from infracore_verify.redact import REDACTOR, HiddenEnviron
 from infracore_verify.smoke.capture_systems import Clients, Recorder, capture_system
 
 FORMAT = 1
@@ -301,7 +303,7 @@ def run(env_name: str, contracts_path: Path | None, out: Path) -> tuple[Path, di
         for system, entry in mapping(env_data.get("systems")).items():
             base = str(mapping(entry).get("base_url") or "")
             base_urls[str(system)] = box.base_urls[system] if base == "sandbox" and box is not None else base
-        environ = _sandbox_environ(env_data, box) if box is not None else dict(os.environ)
+        environ: Mapping[str, str] = _sandbox_environ(env_data, box) if box is not None else HiddenEnviron()
         session = _Session(env_data, doc.display, base_urls, environ)
         try:
             settings = {**session.settings, "infisical_project_id": session.project_id()}

@@ -155,17 +155,31 @@ def _cloudflare(client: Any, read: _Reader) -> dict[str, Any]:
                 with read.guard("ingress", call):
                     body = read.get("ingress", call, partial(client.tunnel_configuration, entry["id"]))
                     if body is not FAILED:
-                        rules = as_list(mapping(mapping(mapping(body).get("result")).get("config")).get("ingress"))
-                        entry["ingress"] = [str(mapping(r)["hostname"]) for r in rules if mapping(r).get("hostname")]
+                        entry.update(_ingress_entry(mapping(mapping(body).get("result"))))
             out["tunnels"] = live
-    with read.guard("registrar", "GET /accounts/{account}/registrar/domains"):
-        body = read.get("registrar", "GET /accounts/{account}/registrar/domains", lambda: client.registrar_domains())
-        if body is not FAILED:
-            domains = as_list(mapping(body).get("result"))
+    call = "GET /accounts/{account}/registrar/registrations"
+    with read.guard("registrar", call):
+        registrations = read.get("registrar", call, lambda: client.registrar_registrations())
+        if registrations is not FAILED:
             out["registrar"] = sorted(
-                {str(mapping(d).get("name") or mapping(d).get("id")) for d in domains if mapping(d)}
+                {str(mapping(d)["domain_name"]) for d in registrations if mapping(d).get("domain_name")}
             )
     return out
+
+
+def _ingress_entry(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a tunnel configuration as capture keys: `ingress` hostnames, or `ingress_source` when not served.
+
+    `config: null` with `source: local` means cloudflared's own file holds the ingress (not readable from the API:
+    no `ingress` key, `ingress_source: local`); with `source: cloudflare` the tunnel is not configured yet
+    (`ingress: []`, `ingress_source: cloudflare`).
+    """
+    config = result.get("config")
+    if isinstance(config, Mapping):
+        rules = as_list(config.get("ingress"))
+        return {"ingress": [str(mapping(r)["hostname"]) for r in rules if mapping(r).get("hostname")]}
+    source = str(result.get("source") or "unknown")
+    return {"ingress_source": source, **({"ingress": []} if source == "cloudflare" else {})}
 
 
 def _vaultwarden(client: Any, read: _Reader) -> dict[str, Any]:

@@ -4,6 +4,11 @@ A probe is a plain function `probe(ctx) -> None` registered with `@probe("<imple
 key twice raises. The implementations live in `probes_<system>.py`; `smoke/probes.py` imports them all and runs
 them (`run_probe`).
 
+SLO (`Slo`, from infra.core.slo.yaml): latency is judged per call, and a probe by its slowest call, so a probe
+that makes many calls (DNS records of every zone, the drift capture) is not failed for their sum. Every probe
+also has an overall deadline (`budgets.probe_deadline_ms`): past it, the next call ends the probe as `timeout`,
+and a probe that finishes after it fails as `timeout` too.
+
 Exceptions:
 
     ProbeFailure        a probe saw something wrong: carries the failure class and the message
@@ -13,7 +18,8 @@ Exceptions:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -42,20 +48,50 @@ class ProbeSetupError(Exception):
     """The probe could not start: a credential or a setting is missing (never skipped silently)."""
 
 
+DEFAULT_PROBE_DEADLINE_MS = 120_000
+"""A probe's overall deadline when infra.core.slo.yaml sets no `budgets.probe_deadline_ms`."""
+
+
 @dataclass(frozen=True)
 class Slo:
-    """Latency thresholds from infra.core.slo.yaml, in seconds."""
+    """Latency thresholds per call and the overall deadline of one probe, from infra.core.slo.yaml, in seconds."""
 
     warn: float = 3.0
     incident: float = 7.0
+    deadline: float = DEFAULT_PROBE_DEADLINE_MS / 1000
 
     @classmethod
     def from_data(cls, data: Any) -> Slo:
-        """Read `budgets.latency_warn_ms` and `latency_incident_ms` (ops defaults 3000 / 7000)."""
+        """Read `budgets.latency_warn_ms`, `latency_incident_ms` and `probe_deadline_ms` (3000 / 7000 / 120000)."""
         budgets = mapping(mapping(data).get("budgets"))
         return cls(
-            float(budgets.get("latency_warn_ms", 3000)) / 1000, float(budgets.get("latency_incident_ms", 7000)) / 1000
+            float(budgets.get("latency_warn_ms", 3000)) / 1000,
+            float(budgets.get("latency_incident_ms", 7000)) / 1000,
+            float(budgets.get("probe_deadline_ms", DEFAULT_PROBE_DEADLINE_MS)) / 1000,
         )
+
+    def judge_calls(self, exchanges: Iterable[Exchange]) -> tuple[str | None, list[str]]:
+        """Judge each call's latency; return (the incident message of the slowest call, or None; warnings).
+
+        A call is one HTTP exchange: retries are calls of their own and the waits between them are no latency.
+        """
+        calls = [e for e in exchanges if isinstance(e.elapsed, int | float)]
+        if not calls:
+            return None, []
+        slowest = max(calls, key=lambda e: e.elapsed)
+        what = f"{slowest.method} {REDACTOR.mask(slowest.url)}"
+        if slowest.elapsed >= self.incident:
+            return (
+                f"expected every call under {self.incident:.1f}s (SLO incident threshold, per call); the slowest, "
+                f"{what}, took {slowest.elapsed:.2f}s [class latency_incident]",
+                [],
+            )
+        if slowest.elapsed >= self.warn:
+            return None, [
+                f"latency {slowest.elapsed:.2f}s of {what} is at or over the SLO warn threshold {self.warn:.1f}s "
+                f"(slowest of {len(calls)} call(s))"
+            ]
+        return None, []
 
 
 @dataclass
@@ -123,6 +159,26 @@ class ProbeContext:
         self.exchanges: list[Exchange] = []
         self.warnings: list[str] = []
         self.details: dict[str, Any] = {}
+        self.clock: Callable[[], float] = time.monotonic
+        self.deadline_at: float | None = None
+        """Clock time after which the next call ends the probe as timeout (set by `run_probe`)."""
+        self.deadline: float | None = None
+
+    def set_deadline(self, clock: Callable[[], float], started: float, seconds: float) -> None:
+        """Give the probe `seconds` from `started` (on `clock`); keep an earlier deadline already set."""
+        self.clock = clock
+        at = started + seconds
+        if self.deadline_at is None or at < self.deadline_at:
+            self.deadline_at, self.deadline = at, seconds
+
+    def check_deadline(self, what: str) -> None:
+        """Raise ProbeFailure(timeout) when the probe is past its deadline (checked after every call)."""
+        if self.deadline_at is not None and self.clock() > self.deadline_at:
+            raise ProbeFailure(
+                "timeout",
+                f"expected the probe to finish within its deadline of {self.deadline or 0:.0f}s "
+                f"(infra.core.slo.yaml budgets.probe_deadline_ms); it was still running after {what} [class timeout]",
+            )
 
     def client(self, system: str) -> Any:
         """Return the system's client (built once per run by the fixtures)."""
@@ -145,6 +201,7 @@ class ProbeContext:
                 result.failure_class or "api_error",
                 f"expected {what} -> {expect}; got {result.describe()} [class {result.failure_class}]",
             )
+        self.check_deadline(what)
         if schema is not None:
             problem = schema_problem(result.body, schema)
             if problem:
@@ -158,6 +215,8 @@ class ProbeContext:
     def listing(self, what: str, result: PagedResult, schema: str | None = None) -> list[Any]:
         """Check a paginated listing: every page succeeded and matches the schema; return all items."""
         self.record(result)
+        if result.failure is None:
+            self.check_deadline(what)
         if result.failure is not None:
             failure = result.failure
             raise ProbeFailure(

@@ -4,7 +4,8 @@ A probe is a plain function `probe(ctx) -> None` registered with `@probe("<capab
 clients through `ctx`, which records every result (status, class, redacted exchanges), validates bodies
 against the project's own response schemas (`contracts/schemas/api/`) and raises `ProbeFailure` with what
 was expected, what came back and how it was classified. `run_probe` turns that into a `ProbeOutcome`,
-adding the SLO latency verdict from `infra.core.slo.yaml`.
+adding the SLO verdicts from `infra.core.slo.yaml`: latency per call (the probe is judged by its slowest call)
+and the probe's overall deadline (past it, the probe fails as `timeout`).
 
 Layout: the context, schema checks, SLO and registry are in `context.py` (re-exported here); the implementations
 are in `probes_cloudflare.py`, `probes_vaultwarden.py`, `probes_infisical.py`, `probes_authentik.py` and
@@ -69,9 +70,13 @@ def run_probe(
     slo: Slo,
     clock: Callable[[], float] = time.monotonic,
 ) -> ProbeOutcome:
-    """Run one probe and return its outcome; never raises for what the probe finds or cannot reach."""
+    """Run one probe and return its outcome; never raises for what the probe finds or cannot reach.
+
+    The probe gets `slo.deadline` seconds from now on `clock` (or the earlier deadline its runner already set).
+    """
     func = PROBES.get(implementation)
     started = clock()
+    ctx.set_deadline(clock, started, slo.deadline)
     verdict, failure_class, message = Verdict.PASS, None, f"{probe_id}: ok"
     if func is None:
         verdict, failure_class = Verdict.FAIL, "gate_bug"
@@ -88,14 +93,16 @@ def run_probe(
             verdict, failure_class = Verdict.FAIL, "setup_error"
             message = f"{probe_id} ({system}): cannot run: {exc} [class setup_error]"
     elapsed = clock() - started
-    if verdict == Verdict.PASS and elapsed >= slo.incident:
-        verdict, failure_class = Verdict.FAIL, "latency_incident"
+    incident, latency_warnings = slo.judge_calls(ctx.exchanges)
+    ctx.warnings += latency_warnings
+    if verdict == Verdict.PASS and incident is not None:
+        verdict, failure_class, message = Verdict.FAIL, "latency_incident", f"{probe_id} ({system}): {incident}"
+    if verdict == Verdict.PASS and ctx.deadline_at is not None and clock() > ctx.deadline_at:
+        verdict, failure_class = Verdict.FAIL, "timeout"
         message = (
-            f"{probe_id} ({system}): expected a latency under {slo.incident:.1f}s (SLO incident threshold); "
-            f"took {elapsed:.2f}s [class latency_incident]"
+            f"{probe_id} ({system}): expected to finish within its deadline of {ctx.deadline or 0:.0f}s "
+            f"(infra.core.slo.yaml budgets.probe_deadline_ms); took {elapsed:.2f}s [class timeout]"
         )
-    elif elapsed >= slo.warn:
-        ctx.warnings.append(f"latency {elapsed:.2f}s is at or over the SLO warn threshold {slo.warn:.1f}s")
     return ProbeOutcome(
         probe_id,
         system,

@@ -42,6 +42,8 @@ def authentik_version(ctx: ProbeContext) -> None:
         ctx.warnings.append(
             f"authentik {body.get('version_current')} is outdated (latest {body.get('version_latest')})"
         )
+    if body.get("outpost_outdated"):
+        ctx.warnings.append("an outpost runs another version than the server (authentik.outposts.status names it)")
     ctx.details["summary"] = f"version {body.get('version_current')}"
 
 
@@ -60,14 +62,31 @@ def authentik_user_self(ctx: ProbeContext) -> None:
 
 @probe("authentik.outposts.status")
 def authentik_outposts(ctx: ProbeContext) -> None:
-    """Lists the outposts and reads each one's health; warns about outposts with no connected instance."""
+    """Lists the outposts and reads each one's health; fails when an instance is outdated (`version_outdated`).
+
+    An outpost with no connected instance only warns (it may be scaled to zero).
+    """
     client = ctx.client("authentik")
     outposts = ctx.listing("GET /api/v3/outposts/instances/", client.outposts(), "authentik.outposts")
+    outdated: list[str] = []
     for outpost in outposts:
         uuid = str(mapping(outpost).get("pk"))
+        name = mapping(outpost).get("name")
         health = ctx.call(
             f"GET /api/v3/outposts/instances/{uuid}/health/", client.outpost_health(uuid), "authentik.outpost-health"
         )
         if not as_list(health):
-            ctx.warnings.append(f"outpost {mapping(outpost).get('name')} has no connected instance")
-    ctx.details["summary"] = f"{len(outposts)} outposts"
+            ctx.warnings.append(f"outpost {name} has no connected instance")
+        for instance in as_list(health):
+            entry = mapping(instance)
+            if entry.get("version_outdated") is True:
+                outdated.append(
+                    f"outpost {name!r} is outdated: instance {entry.get('hostname')} runs {entry.get('version')}, "
+                    f"the server expects {entry.get('version_should')} (version_outdated: true)"
+                )
+    if outdated:
+        raise ProbeFailure(
+            "inventory_drift",
+            f"expected every outpost instance on the server's version; {'; '.join(outdated)} [class inventory_drift]",
+        )
+    ctx.details["summary"] = f"{len(outposts)} outposts, none outdated"

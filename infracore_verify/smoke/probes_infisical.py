@@ -19,9 +19,14 @@ def infisical_status(ctx: ProbeContext) -> None:
 
 @probe("secrets.auth.status")
 def infisical_login(ctx: ProbeContext) -> None:
-    """Logs in with the machine identity (universal auth) and expects a bearer token."""
-    ctx.call("POST /api/v1/auth/universal-auth/login", ctx.client("infisical").login(), "infisical.login")
-    ctx.details["summary"] = "machine identity logged in"
+    """Logs in with the machine identity (universal auth) and expects a bearer token.
+
+    The login is the run's one login, shared with the secret listings (each login uses up a `numUsesLimit`
+    use and writes an audit entry): when another probe already logged in, this probe checks that login.
+    """
+    client = ctx.client("infisical")
+    ctx.call("POST /api/v1/auth/universal-auth/login", client.session_login(), "infisical.login")
+    ctx.details["summary"] = f"machine identity logged in; logins this session: {client.logins}"
 
 
 @probe("secrets.namespace.status")

@@ -1,4 +1,10 @@
-"""Capability gates: D63 capabilities metadata and D67 capability map parity."""
+"""Capability gates: D63 capabilities metadata and D67 capability map parity.
+
+Both give the ops repository's verdict on its data (a repeated capability reads as its last value, a map
+entry may have `plugin: ~`), plus the documented defects fixed on purpose (D63: requires cycles and empty
+cwd; D67: safety parity). What the suite notices beyond that (names with '__', domain_external
+implementation fields, map entries that resolve to no plugin script) is D909's (suite_capabilities.py).
+"""
 
 from __future__ import annotations
 
@@ -46,20 +52,14 @@ def check_capabilities_metadata(c: ContractView) -> Iterator[Finding]:
             continue
         yield from _capability_fields(doc, name, entry)
         yield from _capability_requires(doc, caps, name, entry)
-        yield from _capability_placement(doc, name, entry)
+        yield from _capability_cwd(doc, name, entry)
         yield from _command_path(c, doc, name, entry)
     yield from _requires_cycles(doc, caps)
 
 
 def _capability_fields(doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
-    """A capability's name, required fields, enum fields and outputs."""
+    """A capability's required fields, enum fields and outputs."""
     where = ("capabilities", name)
-    if "__" in name:
-        yield doc.finding(
-            where,
-            f"capability name '{name}' contains '__'",
-            "use single separators (run keys split on '__')",
-        )
     for field in ("description", "command", "safety", "approval"):
         if not str(entry.get(field) or "").strip():
             yield doc.finding(where, f"capability '{name}' has no {field}", f"set {field}")
@@ -96,15 +96,12 @@ def _capability_requires(doc: Document, caps: dict[str, Any], name: str, entry: 
                 )
 
 
-def _capability_placement(doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
-    """Where a capability runs: a non-empty cwd, and the implementation of a domain_external one."""
-    where = ("capabilities", name)
+def _capability_cwd(doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
+    """Where a capability runs: a cwd, when given, is not empty (the ops gate ignored cwd)."""
     if "cwd" in entry and not str(entry.get("cwd") or "").strip():
-        yield doc.finding((*where, "cwd"), f"capability '{name}' has an empty cwd", "remove cwd or set a directory")
-    if entry.get("plane") == "domain_external":
-        for field in ("implementation_repo", "implementation_path"):
-            if not entry.get(field):
-                yield doc.finding(where, f"domain_external capability '{name}' has no {field}", f"set {field}")
+        yield doc.finding(
+            ("capabilities", name, "cwd"), f"capability '{name}' has an empty cwd", "remove cwd or set a directory"
+        )
 
 
 def _command_path(c: ContractView, doc: Document, name: str, entry: dict[str, Any]) -> Iterator[Finding]:
@@ -167,7 +164,11 @@ def _requires_cycles(doc: Document, caps: dict[str, Any]) -> Iterator[Finding]:
 
 @native_gate("D67", reads=("capabilities", "capability_map"))
 def check_capability_map(c: ContractView) -> Iterator[Finding]:
-    """Checks that capability_map.yaml covers exactly the declared capabilities with the same safety."""
+    """Checks that capability_map.yaml covers exactly the declared capabilities with the same safety.
+
+    A repeated key counts once (its last value, as yq reads it); `plugin: ~` is a capability without a
+    plugin script. Whether a mapped script exists is D909's question, not the ops gate's.
+    """
     cap_doc, map_doc = c["capabilities"], c["capability_map"]
     caps, mapped = _capabilities(cap_doc.data), _capabilities(map_doc.data)
     for name in caps:
@@ -193,11 +194,3 @@ def check_capability_map(c: ContractView) -> Iterator[Finding]:
                 f"'{name}' has safety {entry.get('safety')!r} in the map but {declared.get('safety')!r} in capabilities.yaml",
                 "make the two agree",
             )
-        if c.contracts.layout == "ops" and isinstance(entry, dict) and entry.get("plugin") and entry.get("script"):
-            script = c.contracts.root / "ops" / "plugins" / str(entry["plugin"]) / "bin" / str(entry["script"])
-            if not script.is_file():
-                yield map_doc.finding(
-                    where,
-                    f"'{name}' maps to ops/plugins/{entry['plugin']}/bin/{entry['script']}, which does not exist",
-                    "fix plugin/script or add the script",
-                )

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from infracore_verify.contracts.findings import SENSITIVE_KEY, Finding, did_you_mean
 from infracore_verify.contracts.loader import Document
 from infracore_verify.contracts.model import as_list
+from infracore_verify.contracts.urls import display_url, has_userinfo
 from infracore_verify.gates.checks.base import ALL_CONTRACTS, ContractView, native_gate
 
 OPEN_GAP_STATES = ("open", "accepted")
@@ -118,6 +119,22 @@ def _secret_literals(doc: Document, data: Any, parts: tuple[str | int, ...]) -> 
             yield from _secret_literals(doc, value, (*parts, i))
 
 
+def _userinfo_urls(doc: Document, data: Any, parts: tuple[str | int, ...]) -> Iterator[Finding]:
+    """Every URL of an environment file: no user name or password before the host (never echoed)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _userinfo_urls(doc, value, (*parts, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _userinfo_urls(doc, value, (*parts, i))
+    elif isinstance(data, str) and "://" in data and has_userinfo(data):
+        yield doc.finding(
+            parts,
+            f"{display_url(data)!r} holds a URL with a user name or password (user:password@ before the host)",
+            "remove it from the URL; give credentials under credentials: as {env: VAR} or {secret: /path/KEY}",
+        )
+
+
 @native_gate("D906", reads=("environments",))
 def check_environment_targets(c: ContractView) -> Iterator[Finding]:
     """Checks that the sandbox targets only loopback and examples hold placeholders, with no literal secret."""
@@ -133,6 +150,7 @@ def check_environment_targets(c: ContractView) -> Iterator[Finding]:
         kind = data.get("kind")
         example = stem.startswith("example")
         yield from _secret_literals(doc, data, ())
+        yield from _userinfo_urls(doc, data, ())
         addresses: list[tuple[tuple[str | int, ...], str]] = [
             (("systems", name, "base_url"), str((entry or {}).get("base_url", "")))
             for name, entry in (data.get("systems") or {}).items()
@@ -147,7 +165,7 @@ def check_environment_targets(c: ContractView) -> Iterator[Finding]:
                 if value != "sandbox" and not _is_loopback(host):
                     yield doc.finding(
                         path,
-                        f"the sandbox environment points at {value!r}",
+                        f"the sandbox environment points at {display_url(value)!r}",
                         "use 'sandbox' or a 127.0.0.1 / ::1 address",
                     )
             elif (
@@ -159,6 +177,6 @@ def check_environment_targets(c: ContractView) -> Iterator[Finding]:
             ):
                 yield doc.finding(
                     path,
-                    f"the example environment holds a real-looking address {value!r}",
+                    f"the example environment holds a real-looking address {display_url(value)!r}",
                     "use a placeholder such as <vaultwarden-host>",
                 )

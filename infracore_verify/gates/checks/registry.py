@@ -1,4 +1,10 @@
-"""Registry gates: D85 gate-registry parity (counts, duplicates, implementations, composites)."""
+"""Registry gates: D85 gate-registry parity (counts, duplicates, implementations, composites).
+
+Pointed at an ops repository, D85 gives the ops verdict: every gate that is neither retired nor inline needs
+its check_script with a `# TRIAGE:` line, whether or not the suite runs a native port of it (the 17 fast
+ports, D63, D67...). Only in the suite's own contract set may a native, composite or probe-backed gate go
+without a script.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +26,10 @@ def check_gate_registry_parity(c: ContractView) -> Iterator[Finding]:
     root = c.contracts.root
     yield from _duplicate_ids(doc, registry)
     yield from _gate_counts(doc, registry)
+    ops = c.contracts.layout == "ops"
     for gate in registry.active:
         yield from _composite_parts(doc, registry, gate)
-        yield from _implementation(doc, root, gate)
+        yield from _implementation(doc, root, gate, ops)
     drift_gate = root / "surfaces" / "verify" / "drift-gate.sh"
     if c.contracts.layout == "ops" and drift_gate.is_file():
         yield from _drift_gate_ids(c, drift_gate, registry)
@@ -80,11 +87,22 @@ def _composite_parts(doc: Document, registry: Registry, gate: Gate) -> Iterator[
             )
 
 
-def _implementation(doc: Document, root: Path, gate: Gate) -> Iterator[Finding]:
-    """An active gate is native, inline, composite or probe-backed, or has a usable check_script with a TRIAGE line."""
-    if gate.id in NATIVE or gate.inline or gate.composite_of or gate.probes:
+def _implementation(doc: Document, root: Path, gate: Gate, ops: bool) -> Iterator[Finding]:
+    """An active gate has a usable check_script with a TRIAGE line (suite layout: or is native, composite or live).
+
+    In an ops repository only inline gates go without a script, as in the ops D85: a native port does not
+    excuse a missing script there, because the ops runner still runs it.
+    """
+    if gate.inline or (not ops and (gate.id in NATIVE or gate.composite_of or gate.probes)):
         return
     where = ("gates", gate.index)
+    if not gate.check_script and ops:
+        yield doc.finding(
+            where,
+            f"active gate '{gate.id}' has no check_script (the ops runner fails it as a gate bug)",
+            f"set check_script: surfaces/verify/{gate.id.lower()}-<name>.sh (or mark the gate retired or inline)",
+        )
+        return
     if not gate.check_script:
         yield doc.finding(
             where,

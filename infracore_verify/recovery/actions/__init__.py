@@ -1,7 +1,9 @@
 """The five recovery action types of recovery.actions.yaml: each can plan (a dry run) and execute.
 
 `plan(ctx)` returns the steps an action would take (commands with their exact argv, HTTP calls, verification
-polls) and runs nothing. `execute(ctx)` runs them and returns an `ActionOutcome`: the result, every step
+polls) and runs nothing. `preflight(ctx)` raises RecoveryError when the action cannot start at all (a
+binding or configuration problem, a missing tool, an SSH login the host refuses): the caller records such an
+action as not_run, without using an attempt. `execute(ctx)` runs them and returns an `ActionOutcome`: the result, every step
 (`StepRecord`), what the verification saw and one line saying why. Everything recorded (argv, descriptions,
 output, verification text, URLs) passes through `REDACTOR.mask`; the alert webhook URL is never recorded,
 only its scheme, host and port. Every subprocess is bounded by `ctx.command_timeout` (its whole process
@@ -45,6 +47,7 @@ from infracore_verify.recovery.actions.alert import ALERT_ATTEMPTS, ALERT_RETRY_
 from infracore_verify.recovery.actions.commit import GIT_STATUS, glob_regex, porcelain_paths, read_allowlist
 from infracore_verify.recovery.actions.context import (
     ActionOutcome,
+    ContainerRuntime,
     RecoveryContext,
     RecoveryError,
     RecoveryUnsupportedTypeError,
@@ -72,6 +75,16 @@ from infracore_verify.recovery.actions.steps import KILL_GRACE, OUTPUT_LIMIT
 def plan(ctx: RecoveryContext) -> list[StepRecord]:
     """Return the steps the action would take, running none of them."""
     return ACTION_TYPES.for_context(ctx).plan(ctx)
+
+
+def preflight(ctx: RecoveryContext) -> None:
+    """Raise RecoveryError when the action cannot start; restarts nothing (it may log in to check)."""
+    handler = ACTION_TYPES.for_context(ctx)
+    check = getattr(handler, "preflight", None)
+    if check is None:
+        handler.plan(ctx)
+    else:
+        check(ctx)
 
 
 def execute(ctx: RecoveryContext) -> ActionOutcome:
@@ -105,6 +118,7 @@ __all__ = [
     "ActionOutcome",
     "ActionRegistry",
     "ActionType",
+    "ContainerRuntime",
     "DuplicateActionTypeError",
     "RecoveryContext",
     "RecoveryError",
@@ -123,6 +137,7 @@ __all__ = [
     "launchd_available",
     "plan",
     "porcelain_paths",
+    "preflight",
     "read_allowlist",
     "retry",
     "safe_url",

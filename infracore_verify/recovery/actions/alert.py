@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
-from infracore_verify.recovery.actions.context import ActionOutcome, RecoveryContext, StepRecord
+from infracore_verify.recovery.actions.context import ActionOutcome, RecoveryContext, RecoveryError, StepRecord
 from infracore_verify.recovery.actions.registry import action_type
 from infracore_verify.recovery.actions.steps import OUTPUT_LIMIT, mask, planned
 from infracore_verify.redact import REDACTOR
@@ -90,7 +90,7 @@ def _post(ctx: RecoveryContext, url: str, body: Mapping[str, Any], steps: list[S
         output = f"no response: {type(exc).__name__}: {exc}"
     else:
         status = response.status_code
-        output = f"HTTP {status} {response.reason}\n{response.text[:500]}".rstrip()
+        output = f"HTTP {status} {response.reason}\n{scrub(response.text)[:500]}".rstrip()  # masked, then cut
     steps.append(
         StepRecord(
             kind="http",
@@ -116,6 +116,14 @@ class AlertOnly:
             return [planned("http", f"no alert: {ctx.environment_file} has no alerting.webhook_url")]
         REDACTOR.register(ctx.alert_url, label="alerting.webhook_url")
         return [planned("http", _alert_description(ctx.alert_url, body) + ", one retry on 5xx or no response")]
+
+    def preflight(self, ctx: RecoveryContext) -> None:
+        """Raise RecoveryError when the environment names no webhook to post to."""
+        if not ctx.alert_url:
+            raise RecoveryError(
+                f"{ctx.environment_file} has no alerting.webhook_url; add it as a reference "
+                "({env: VAR} or {secret: /path/KEY}) so alerts have somewhere to go"
+            )
 
     def execute(self, ctx: RecoveryContext) -> ActionOutcome:
         """Post the alert (one retry on 5xx or no response): alerted | failed."""

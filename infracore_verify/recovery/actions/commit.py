@@ -15,6 +15,7 @@ from pathlib import Path
 
 from infracore_verify.recovery.actions.context import ActionOutcome, RecoveryContext, RecoveryError, StepRecord
 from infracore_verify.recovery.actions.registry import action_type
+from infracore_verify.recovery.actions.ssh import relative_path_problem
 from infracore_verify.recovery.actions.steps import (
     exit_text,
     last_line,
@@ -29,12 +30,19 @@ from infracore_verify.recovery.actions.steps import (
 
 GIT_STATUS = ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"]
 UNVERIFIED = "not verified: capability_commit commits the capability's change"
+IN_SANDBOX = (
+    "capability_commit changes and commits the repository, which the sandbox environment does not own; "
+    "it does not run against the sandbox"
+)
 
 
 def _commit_settings(ctx: RecoveryContext) -> tuple[str, list[str], Path, str, list[str]]:
     """Return (capability, its argv, allowlist path, commit message, trailers)."""
     capability = text_field(ctx, "capability", "set it to the capability that writes the change")
     allowlist = text_field(ctx, "allowlist_file", "set it to a file of glob patterns relative to the repository")
+    problem = relative_path_problem(allowlist)
+    if problem is not None:
+        raise RecoveryError(f"{ctx.where('allowlist_file')} {allowlist!r} {problem}; name a file in the repository")
     message = text_field(ctx, "commit_message", "set the commit message")
     entry = ctx.capabilities.get(capability)
     command = entry.get("command") if isinstance(entry, Mapping) else None
@@ -163,13 +171,24 @@ class CapabilityCommit:
             planned("command", local_description(commit, root), commit),
         ]
 
+    def preflight(self, ctx: RecoveryContext) -> None:
+        """Raise RecoveryError in the sandbox, for a bad binding or a missing allowlist file."""
+        self._settings(ctx)
+
+    @staticmethod
+    def _settings(ctx: RecoveryContext) -> tuple[str, list[str], Path, str, list[str]]:
+        if ctx.runtime is not None:
+            raise RecoveryError(IN_SANDBOX)
+        settings = _commit_settings(ctx)
+        if not settings[2].is_file():
+            raise RecoveryError(
+                f"{ctx.where('allowlist_file')}: {settings[2]} does not exist; create it with one glob pattern per line"
+            )
+        return settings
+
     def execute(self, ctx: RecoveryContext) -> ActionOutcome:
         """Run the capability on a clean work tree and commit what it changed: recovered | failed."""
-        capability, argv, allowlist, message, trailers = _commit_settings(ctx)
-        if not allowlist.is_file():
-            raise RecoveryError(
-                f"{ctx.where('allowlist_file')}: {allowlist} does not exist; create it with one glob pattern per line"
-            )
+        capability, argv, allowlist, message, trailers = self._settings(ctx)
         patterns = [glob_regex(p) for p in read_allowlist(allowlist)]
         steps: list[StepRecord] = []
 

@@ -11,12 +11,27 @@ Exception hierarchy:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 Verify = Callable[[], tuple[bool, str]]
+
+
+class ContainerRuntime(Protocol):
+    """A runtime the suite owns that restarts systems in place of docker (the sandbox's: sandbox/runtime.py)."""
+
+    name: str
+    """How steps name it, e.g. "sandbox runtime"."""
+
+    def describe(self, stack: str, services: Sequence[str]) -> str:
+        """Return what a restart of the stack would do; raise ValueError when the runtime has no such stack."""
+        ...
+
+    def restart(self, stack: str, services: Sequence[str]) -> str:
+        """Restart the stack and return what happened; raise ValueError when the runtime has no such stack."""
+        ...
 
 
 class RecoveryError(Exception):
@@ -77,6 +92,8 @@ class RecoveryContext:
     actions_file: str = "contracts/recovery.actions.yaml"
     environment_file: str = "the environment file"
     """How messages name the environment file (e.g. contracts/environments/prod.yaml)."""
+    runtime: ContainerRuntime | None = None
+    """Set in the sandbox environment: restarts act on it, and nothing touches a container runtime or a host."""
 
     @property
     def action_id(self) -> str:

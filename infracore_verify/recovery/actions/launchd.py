@@ -30,6 +30,10 @@ from infracore_verify.recovery.actions.steps import (
 )
 
 LAUNCHD_MISSING = "launchd_restart needs macOS launchd (launchctl not found on this host)"
+IN_SANDBOX = (
+    "launchd_restart acts on this machine's launchd, which the sandbox environment does not own; "
+    "it does not run against the sandbox"
+)
 
 
 def _launchd_commands(ctx: RecoveryContext) -> tuple[list[str], list[str] | None, list[str], list[str]]:
@@ -82,8 +86,18 @@ class LaunchdRestart:
         ]
         return steps
 
+    def preflight(self, ctx: RecoveryContext) -> None:
+        """Raise RecoveryError in the sandbox, for a bad binding, or without launchd on this host."""
+        if ctx.runtime is not None:
+            raise RecoveryError(IN_SANDBOX)
+        _launchd_commands(ctx)
+        if not launchd_available(ctx.env):
+            raise RecoveryError(f"{LAUNCHD_MISSING}; run this action on the macOS host that runs the job")
+
     def execute(self, ctx: RecoveryContext) -> ActionOutcome:
         """Restart the job (kickstart -k when bootstrap fails), then poll the verification: recovered | failed."""
+        if ctx.runtime is not None:
+            raise RecoveryError(IN_SANDBOX)
         bootout, remove, bootstrap, kickstart = _launchd_commands(ctx)
         if not launchd_available(ctx.env):
             return ActionOutcome("failed", [], "not verified: nothing ran", LAUNCHD_MISSING)

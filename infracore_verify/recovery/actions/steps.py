@@ -19,7 +19,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, wait_fixed
 from tenacity.stop import stop_base
 
 from infracore_verify.recovery.actions.context import RecoveryContext, RecoveryError, StepRecord
-from infracore_verify.redact import REDACTOR
+from infracore_verify.redact import REDACTOR, child_environ
 
 OUTPUT_LIMIT = 8192
 """Characters of command output kept per step (the last ones: errors come at the end)."""
@@ -59,12 +59,11 @@ def run_capture(
 ) -> tuple[StepRecord, str]:
     """Run one command (bounded by ctx.command_timeout); return its redacted record and its raw output."""
     started = time.monotonic()
-    env = dict(ctx.env) if ctx.env is not None else None
     try:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=env,
+            env=child_environ(ctx.env),  # built here, so no failing frame holds a copy of the environment
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -127,7 +126,8 @@ def exit_text(step: StepRecord) -> str:
 
 def last_line(text: str) -> str:
     """Return the last non-blank line of the text (at most 200 characters), or `no output`."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # Masked before it is cut: a cut through a secret would leave its start unmasked.
+    lines = [line.strip() for line in mask(text).splitlines() if line.strip()]
     return lines[-1][:200] if lines else "no output"
 
 
