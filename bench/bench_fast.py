@@ -26,37 +26,19 @@ touches the network.
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from _timing import Run, cli, stats, timed_run
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_FACTOR = 1.5
 TARGET_OFFSET_SECONDS = 0.5
-RUN_TIMEOUT_SECONDS = 120
 DEFAULT_REPEAT = 5
 SHORT_REPEAT = 1
-_SUMMARY = re.compile(
-    r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s"
-)
-
-
-@dataclass(frozen=True)
-class Run:
-    """One timed pytest process."""
-
-    wall: float
-    """Seconds from process start to exit, measured here."""
-    session: float
-    """Seconds pytest reports for its session ('N passed in X s'): collection and tests, no start-up."""
-    passed: int
 
 
 def fast_gate_count() -> int:
@@ -72,37 +54,6 @@ def fast_gate_count() -> int:
         RunProfiles.from_doc(contracts.doc("run_profiles")),
     )
     return len(selection.gate_ids)
-
-
-def _clean_env() -> dict[str, str]:
-    """Return the environment for both sides: no pytest or suite overrides that would change either run."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("INFRACORE_", "PYTEST_")) and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC")
-    }
-
-
-def _run(command: list[str], cwd: Path, expected: int) -> Run:
-    started = time.perf_counter()
-    proc = subprocess.run(
-        command,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
-        env=_clean_env(),
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    match = _SUMMARY.search(proc.stdout)
-    if proc.returncode != 0 or match is None or int(match.group("passed")) != expected:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(
-            f"{' '.join(command)} (in {cwd}) exited {proc.returncode}, expected {expected} passed:\n{tail}"
-        )
-    return Run(wall, float(match.group("seconds")), int(match.group("passed")))
 
 
 def _write_bare_project(directory: Path, count: int) -> list[str]:
@@ -130,35 +81,15 @@ def _receipts() -> set[str]:
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
-def _stats(name: str, runs: list[Run]) -> str:
-    walls = [r.wall for r in runs]
-    sessions = [r.session for r in runs]
-    return (
-        f"{name:5s} wall median {statistics.median(walls):.3f}s  min {min(walls):.3f}s  max {max(walls):.3f}s  "
-        f"| pytest session median {statistics.median(sessions):.3f}s  "
-        f"| start-up + configure (wall - session) median {statistics.median(w - s for w, s in zip(walls, sessions, strict=True)):.3f}s"
-    )
-
-
 def main() -> int:
     """Run the comparison and print the report; return 1 when the target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--short",
-        action="store_true",
-        help=f"Check that the benchmark works: {SHORT_REPEAT} timed run per side; the target is information only",
+    return cli(
+        __doc__,
+        _bench,
+        short_help=f"Check that the benchmark works: {SHORT_REPEAT} timed run per side; the target is information only",
+        default_repeat=DEFAULT_REPEAT,
+        short_repeat=SHORT_REPEAT,
     )
-    parser.add_argument("--repeat", type=int, help=f"Timed runs per side (default {DEFAULT_REPEAT})")
-    args = parser.parse_args()
-    repeat: int = args.repeat if args.repeat is not None else (SHORT_REPEAT if args.short else DEFAULT_REPEAT)
-    if not 1 <= repeat <= 50:
-        parser.error("--repeat must be between 1 and 50")
-    try:
-        return _bench(repeat, short=args.short)
-    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-        print(f"FAILED: {type(error).__name__}: {error}")
-        print("RESULT: FAIL")
-        return 1
 
 
 def _bench(repeat: int, *, short: bool) -> int:
@@ -190,11 +121,11 @@ def _bench(repeat: int, *, short: bool) -> int:
             f"tests per run: {count}; timed runs per side: {repeat} (+1 warm-up each); mode: {mode}; "
             f"cpus: {os.cpu_count()}"
         )
-        _run(fast_cmd, REPO, count)
-        _run(bare_cmd, bare_dir, count)
+        timed_run(fast_cmd, REPO, count)
+        timed_run(bare_cmd, bare_dir, count)
         for i in range(repeat):
-            fast.append(_run(fast_cmd, REPO, count))
-            bare.append(_run(bare_cmd, bare_dir, count))
+            fast.append(timed_run(fast_cmd, REPO, count))
+            bare.append(timed_run(bare_cmd, bare_dir, count))
             print(f"  run {i + 1}: fast {fast[-1].wall:.3f}s  bare {bare[-1].wall:.3f}s")
         receipts_dir = reports / "receipts"
         written = len(list(receipts_dir.glob("*.json"))) if receipts_dir.is_dir() else 0
@@ -210,8 +141,8 @@ def _bench(repeat: int, *, short: bool) -> int:
     bare_median = statistics.median(r.wall for r in bare)
     limit = TARGET_FACTOR * bare_median + TARGET_OFFSET_SECONDS
     print()
-    print(_stats("fast", fast))
-    print(_stats("bare", bare))
+    print(stats("fast", fast))
+    print(stats("bare", bare))
     print(
         f"ratio fast/bare: median {fast_median / bare_median:.2f}x, min {min(r.wall for r in fast) / min(r.wall for r in bare):.2f}x; "
         f"overhead (median) {fast_median - bare_median:+.3f}s"

@@ -26,7 +26,6 @@ Usage: `.venv/bin/python bench/bench_ops.py [--short] [--repeat 5]`. No network;
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -34,25 +33,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_fast import REPO, Run, _stats, _write_bare_project, fast_gate_count
+from _timing import RUN_TIMEOUT_SECONDS, Run, clean_env, cli, stats, timed_run
+from bench_fast import REPO, _write_bare_project, fast_gate_count
 
 TARGET_PORTS_SECONDS = 0.2
-RUN_TIMEOUT_SECONDS = 120
 DEFAULT_REPEAT = 5
 SHORT_REPEAT = 1
 IN_PROCESS_REPEAT = 5
-_SUMMARY = r"(?P<passed>\d+) passed(?:, (?P<deselected>\d+) deselected)?(?:, \d+ warnings?)? in (?P<seconds>[\d.]+)s"
 
 
 def _env(tools: Path, host: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("INFRACORE_", "PYTEST_")) and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC")
-    }
+    env = clean_env()
     env["PATH"] = str(tools)
     env["INFRACORE_HOST_ROOT"] = str(host)
     return env
@@ -67,22 +60,6 @@ def _tools(directory: Path) -> Path:
             raise RuntimeError(f"{tool} is not installed")
         (directory / tool).symlink_to(found)
     return directory
-
-
-def _run(command: list[str], cwd: Path, expected: int, env: dict[str, str]) -> Run:
-    import re
-
-    started = time.perf_counter()
-    proc = subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, env=env,
-        stdin=subprocess.DEVNULL, check=False,
-    )  # fmt: skip
-    wall = time.perf_counter() - started
-    match = re.search(_SUMMARY, proc.stdout)
-    if proc.returncode != 0 or match is None or int(match.group("passed")) != expected:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}, expected {expected} passed:\n{tail}")
-    return Run(wall, float(match.group("seconds")), int(match.group("passed")))
 
 
 def _in_process(fixture_root: Path, env: dict[str, str]) -> dict[str, float]:
@@ -118,19 +95,13 @@ def _in_process(fixture_root: Path, env: dict[str, str]) -> dict[str, float]:
 
 def main() -> int:
     """Run the comparison and print the report; return 1 when a run fails or (full mode) the target is missed."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--short", action="store_true", help="Check that the benchmark works: 1 timed run per side")
-    parser.add_argument("--repeat", type=int, help=f"Timed runs per side (default {DEFAULT_REPEAT})")
-    args = parser.parse_args()
-    repeat: int = args.repeat if args.repeat is not None else (SHORT_REPEAT if args.short else DEFAULT_REPEAT)
-    if not 1 <= repeat <= 50:
-        parser.error("--repeat must be between 1 and 50")
-    try:
-        return _bench(repeat, short=args.short)
-    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
-        print(f"FAILED: {type(error).__name__}: {error}")
-        print("RESULT: FAIL")
-        return 1
+    return cli(
+        __doc__,
+        _bench,
+        short_help="Check that the benchmark works: 1 timed run per side",
+        default_repeat=DEFAULT_REPEAT,
+        short_repeat=SHORT_REPEAT,
+    )
 
 
 def _bench(repeat: int, *, short: bool) -> int:
@@ -153,10 +124,10 @@ def _bench(repeat: int, *, short: bool) -> int:
         sides: dict[str, list[Run]] = {"ops": [], "core": [], "bare": []}
         plan = (("ops", ops_cmd, len(FAST)), ("core", core_cmd, core_count), ("bare", bare_cmd, len(FAST)))
         for _, cmd, n in plan:
-            _run(cmd, REPO if cmd is not bare_cmd else base / "bare", n, env)
+            timed_run(cmd, REPO if cmd is not bare_cmd else base / "bare", n, env)
         for i in range(repeat):
             for name, cmd, n in plan:
-                sides[name].append(_run(cmd, REPO if cmd is not bare_cmd else base / "bare", n, env))
+                sides[name].append(timed_run(cmd, REPO if cmd is not bare_cmd else base / "bare", n, env))
             print("  run " + str(i + 1) + ": " + "  ".join(f"{k} {v[-1].wall:.3f}s" for k, v in sides.items()))
         rows = json.loads((next((base / "r-ops" / "receipts").glob("*.json"))).read_text())["gates"]
         natives = {r["id"] for r in rows if r["implementation"] == "native"}
@@ -167,7 +138,7 @@ def _bench(repeat: int, *, short: bool) -> int:
     med = {k: statistics.median(r.wall for r in v) for k, v in sides.items()}
     print()
     for name, runs in sides.items():
-        print(_stats(name, runs))
+        print(stats(name, runs))
     print(
         f"ratio ops/bare: {med['ops'] / med['bare']:.2f}x; ops - core (wall, median): {med['ops'] - med['core']:+.3f}s"
     )

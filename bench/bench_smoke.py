@@ -64,6 +64,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _timing import clean_env
+
 REPO = Path(__file__).resolve().parent.parent
 ENV_NAME = "bench"
 IMPLEMENTATIONS: tuple[tuple[str, str], ...] = (
@@ -174,22 +176,13 @@ class Proc:
     timed_out: bool
 
 
-def _clean_env() -> dict[str, str]:
-    """Return the environment for children: no suite or pytest overrides that could change what is measured."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("INFRACORE_", "PYTEST_")) and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC")
-    }
-
-
 def run_measured(command: list[str], timeout: float) -> Proc:
     """Run `command` in the project root; return wall time and the child's own ru_maxrss (via wait4)."""
     timed_out = threading.Event()
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            command, cwd=REPO, env=_clean_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=REPO, env=clean_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )
 
         def kill() -> None:

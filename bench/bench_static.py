@@ -56,6 +56,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from _timing import clean_env
+
 TARGET_SECONDS_4000 = 5.0
 MAX_GROWTH_4000_OVER_400 = 15.0
 WORKER_TIMEOUT_SECONDS = 300
@@ -69,15 +71,6 @@ SHORT_COLLECT_REPEAT = 1
 MIN_SIZE = 40
 """Smallest size accepted: the shipped active gates plus the synthetic core gates fit (and some room)."""
 SLOWEST_SHOWN = 5
-
-
-def _clean_env() -> dict[str, str]:
-    """Return the environment for workers: no suite or pytest overrides that could change what is measured."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("INFRACORE_", "PYTEST_")) and k not in ("PYTHONPATH", "PYTHONTRACEMALLOC")
-    }
 
 
 def _worker(contracts_path: Path, repeat: int, trace: bool) -> dict[str, Any]:
@@ -156,7 +149,7 @@ def _run_worker(contracts: Path, repeat: int, trace: bool) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=WORKER_TIMEOUT_SECONDS,
-        env=_clean_env(),
+        env=clean_env(),
         stdin=subprocess.DEVNULL,
         check=False,
     )
@@ -191,7 +184,7 @@ def _collect_seconds(contracts: Path, reports: Path, n: int, repeat: int) -> flo
             capture_output=True,
             text=True,
             timeout=WORKER_TIMEOUT_SECONDS,
-            env=_clean_env(),
+            env=clean_env(),
             stdin=subprocess.DEVNULL,
             check=False,
         )

@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, CHECKOUT_ROOT, Contracts
 from infracore_verify.reporting.receipt import RECEIPT_SCHEMA
+from infracore_verify.sandbox import Sandbox
 
 pytest_plugins = ["pytester", "tests.skip_policy"]
 
@@ -92,6 +93,28 @@ def httpserver(_loopback: HTTPServer) -> HTTPServer:
     """Returns the module's 127.0.0.1 pytest-httpserver, cleared for this test."""
     _loopback.clear()
     return _loopback
+
+
+@pytest.fixture(scope="module")
+def _module_sandbox() -> Iterator[Sandbox]:
+    """Runs one default-seeded sandbox for the test module."""
+    with Sandbox() as box:
+        yield box
+
+
+@pytest.fixture
+def sb(_module_sandbox: Sandbox) -> Iterator[Sandbox]:
+    """Returns the module's default-seeded sandbox; clears its faults and recordings after the test."""
+    yield _module_sandbox
+    _module_sandbox.clear_faults()
+    _module_sandbox.clear_requests()
+
+
+@pytest.fixture
+def lab_sandbox() -> Iterator[Sandbox]:
+    """Starts a sandbox for one test, reached by the pytester subprocess as a deployment on 127.0.0.1."""
+    with Sandbox() as box:
+        yield box
 
 
 def base(server: HTTPServer) -> str:

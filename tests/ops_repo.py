@@ -130,6 +130,22 @@ def _capability_scripts(root: Path) -> None:
     _write(root / "ops" / "runtime" / "infra-core-smoke.sh", "#!/usr/bin/env bash\necho smoke\n", executable=True)
 
 
+def _registry_scripts(root: Path) -> None:
+    """Give every registered gate a check_script, as the ops repository does (its D85 asks for one per gate).
+
+    The stubs never run: the suite runs these gates natively (or as live composites).
+    """
+
+    def scripts(data: dict[str, Any]) -> None:
+        for entry in data["gates"]:
+            if entry.get("retired") or entry.get("inline") or entry.get("check_script"):
+                continue
+            entry["check_script"] = f"surfaces/verify/{str(entry['id']).lower()}-{entry['name']}.sh"
+            _write(root / entry["check_script"], "#!/usr/bin/env bash\n# TRIAGE: see the gate.\nexit 99\n", True)
+
+    _edit_yaml(root / "ops" / "bindings" / "gate.registry.yaml", scripts)
+
+
 def make_ops_repo(root: Path, gates: Iterable[ExtraGate] = INLINE_GATES) -> Path:
     """Write an ops-shaped repository at `root` (the shipped contracts in ops/bindings, plus `gates`); return root."""
     bindings = root / "ops" / "bindings"
@@ -141,6 +157,7 @@ def make_ops_repo(root: Path, gates: Iterable[ExtraGate] = INLINE_GATES) -> Path
             shutil.copy(source, target)
     _tree(root)
     _capability_scripts(root)
+    _registry_scripts(root)
     gates = list(gates)
     _register(bindings, gates)
     for gate in gates:

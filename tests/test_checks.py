@@ -37,6 +37,9 @@ NATIVE_GATES = (
     "D904",
     "D905",
     "D906",
+    "D908",
+    "D909",
+    "D910",
 )
 
 
@@ -137,6 +140,6 @@ def test_unloadable_contract_fails_only_its_readers(
     """A contract that does not load fails exactly the gates that read it, with the loader's finding."""
     write_contracts(contracts_dir, {GAPS: BROKEN_GAPS})
     readers = {g for g in NATIVE_GATES if "gaps" in NATIVE[g].reads}
-    assert readers == {"D900", "D903"}
+    assert readers == {"D900", "D903", "D910"}
     expected = [BROKEN_GAPS_FINDING] if gate_id in readers else []
     assert gate_findings(open_contracts(), gate_id) == expected

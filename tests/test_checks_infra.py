@@ -441,8 +441,8 @@ D901_CASES = [
     pytest.param(
         [Edit(RECOVERY, VW_TRIGGER, VW_TRIGGER.replace("[D149]", "[D149, D999]"))],
         [
-            f"{REC}:6 $.actions[1].trigger.gate_ids[1]: 'D999' is not a registered gate; add it to gate.registry.yaml "
-            "or remove it from the trigger"
+            f"{REC}:6 $.actions[1].trigger.gate_ids[1]: 'D999' is not a registered gate (did you mean 'D909'?); add it "
+            "to gate.registry.yaml or remove it from the trigger"
         ],
         id="unregistered-trigger-gate",
     ),

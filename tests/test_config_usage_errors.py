@@ -10,18 +10,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.sandbox import Sandbox
-from tests.conftest import PROJECT_CONFTEST
+from tests.projects import run, suite_project, write_env
 
 URL_FIX = "write http(s)://<host>[:<port>][/<path>] with a port from 1 to 65535, e.g. https://vaultwarden.example.org"
 
@@ -29,21 +26,7 @@ URL_FIX = "write http(s)://<host>[:<port>][/<path>] with a port from 1 to 65535,
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    for folder in ("gates", "smoke", "recovery"):
-        (pytester.path / folder).mkdir()
-        shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")
-    shutil.copytree(SUITE_ROOT / "contracts", pytester.path / "contracts")
-    pytester.makeini(
-        "[pytest]\naddopts = -p no:cacheprovider\ntimeout_method = signal\n"
-        f"infracore_contracts = {pytester.path / 'contracts'}\n"
-    )
-    return pytester
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """Runs pytest in a fresh subprocess, bounded."""
-    return pytester.runpytest_subprocess(*args, timeout=120)
+    return suite_project(pytester, ini="timeout_method = signal\n")
 
 
 def usage_error(result: pytest.RunResult) -> str:
@@ -53,13 +36,6 @@ def usage_error(result: pytest.RunResult) -> str:
     assert "Traceback" not in output
     assert "INTERNALERROR" not in output
     return output
-
-
-def write_env(suite: pytest.Pytester, env: dict[str, Any]) -> Path:
-    """Writes contracts/environments/<name>.yaml and returns its path."""
-    path = suite.path / "contracts" / "environments" / f"{env['name']}.yaml"
-    path.write_text(yaml.safe_dump(env, sort_keys=False))
-    return path
 
 
 @pytest.fixture

@@ -313,16 +313,16 @@ def _active_gate_count() -> int:
 
 @pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_gap_file_error_fails_only_the_gates_that_read_it(pytester: pytest.Pytester, extra: list[str]) -> None:
-    """Fails D900 and D903 with the corpus message when operational.gaps.yaml is bad; every other gate passes."""
+    """Fails D900, D903 and D910 with the corpus message when operational.gaps.yaml is bad; every other gate passes."""
     case = BY_NAME["unknown-key-in-gap"]
     contracts_dir = _suite(pytester, case)
     result, _ = _run(pytester, contracts_dir, *extra)
-    result.assert_outcomes(passed=_active_gate_count() - 2, failed=2)
+    result.assert_outcomes(passed=_active_gate_count() - 3, failed=3)
     failed = sorted(line.split()[1] for line in result.outlines if line.startswith("FAILED "))
-    assert failed == ["test_gates.py::test_gate[D900]", "test_gates.py::test_gate[D903]"]
+    assert failed == [f"test_gates.py::test_gate[{g}]" for g in ("D900", "D903", "D910")]
     for line in case.expected:
-        assert _failure_section(result).count(f"  contracts/{line}") == 2
-    assert "failing_gate_ids: D900 D903" in result.outlines
+        assert _failure_section(result).count(f"  contracts/{line}") == 3
+    assert "failing_gate_ids: D900 D903 D910" in result.outlines
 
 
 def test_registry_error_stops_the_run_as_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -9,7 +9,6 @@ configured yet), each injected as a sandbox fault the way `--sandbox-fault` does
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,21 +25,6 @@ from tests.conftest import PROJECT_CONFTEST, ContractEditor
 TUNNEL_ID = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 EXAMPLE_COM = "1a2b3c4d5e6f708192a3b4c5d6e7f801"
 FAST = Limits(max_attempts=1, max_total_wait=0)
-
-
-@pytest.fixture(scope="module")
-def _box() -> Iterator[Sandbox]:
-    """Runs one default-seeded sandbox for the module."""
-    with Sandbox() as box:
-        yield box
-
-
-@pytest.fixture
-def sb(_box: Sandbox) -> Iterator[Sandbox]:
-    """Returns the module's sandbox; clears its faults and recordings afterwards."""
-    yield _box
-    _box.clear_faults()
-    _box.clear_requests()
 
 
 def client_of(sb: Sandbox, **overrides: Any) -> CloudflareClient:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_recovery_plugin import edit_yaml, ledger, make_suite, receipt
+from tests.projects import edit_yaml, suite_project
+from tests.test_recovery_plugin import ledger, receipt
 
 DRILL = ("-m", "smoke or recovery", "--env", "sandbox", "--allow-recovery", "--sandbox-unhealthy", "vaultwarden")
 
@@ -24,7 +25,7 @@ DRILL = ("-m", "smoke or recovery", "--env", "sandbox", "--allow-recovery", "--s
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    return make_suite(pytester)
+    return suite_project(pytester)
 
 
 def operator_env(tmp_path: Path) -> dict[str, str]:

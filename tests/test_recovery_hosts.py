@@ -22,7 +22,7 @@ import yaml
 
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS
 from infracore_verify.recovery.actions import RecoveryContext, RecoveryError, execute, plan, preflight
-from tests.test_recovery_plugin import make_suite, run
+from tests.projects import run, suite_project
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -222,7 +222,7 @@ def test_a_local_docker_sees_only_the_hosts_runtime_environment(tmp_path: Path) 
 
 def test_the_environment_schema_refuses_an_address_that_is_an_option(pytester: pytest.Pytester) -> None:
     """Refuses the environment file as a usage error naming the file, line, YAML path and pattern (no traceback)."""
-    suite = make_suite(pytester)
+    suite = suite_project(pytester)
     path = suite.path / "contracts" / "environments" / "sandbox.yaml"
     data = yaml.safe_load(path.read_text())
     data["hosts"]["infra-core"]["address"] = "-oProxyCommand=touch /tmp/pwned"

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from filelock import FileLock
 
 from infracore_verify.sandbox import Sandbox
-from tests.test_recovery_plugin import VAULTWARDEN, edit_yaml, fast_polling, make_suite, receipt, run
+from tests.projects import edit_yaml, run, suite_project, write_lab
+from tests.test_recovery_plugin import VAULTWARDEN, fast_polling, receipt
 
 ACTION = "recover-vaultwarden-container"
 ATTEMPT = {
@@ -37,7 +36,7 @@ ATTEMPT = {
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    made = make_suite(pytester)
+    made = suite_project(pytester)
     fast_polling(made)
     return made
 
@@ -173,13 +172,10 @@ print("stand-in docker", " ".join(sys.argv[1:]))
 
 
 @pytest.fixture
-def lab_sandbox() -> Iterator[Sandbox]:
-    """Starts a sandbox in this process with Vaultwarden unhealthy (reached as a deployment on 127.0.0.1)."""
-    box = Sandbox()
-    box.start()
-    box.set_healthy("vaultwarden", False)
-    yield box
-    box.stop()
+def lab_sandbox(lab_sandbox: Sandbox) -> Sandbox:
+    """Returns the test's lab sandbox (reached as a deployment on 127.0.0.1) with Vaultwarden unhealthy."""
+    lab_sandbox.set_healthy("vaultwarden", False)
+    return lab_sandbox
 
 
 def test_a_ledger_lost_after_docker_ran_is_still_reported(
@@ -194,23 +190,8 @@ def test_a_ledger_lost_after_docker_ran_is_still_reported(
     docker.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     (tmp_path / "stacks" / "vaultwarden").mkdir(parents=True)
-    creds = lab_sandbox.credentials["vaultwarden"]
-    monkeypatch.setenv("LAB_VW_ID", creds["client_id"])
-    monkeypatch.setenv("LAB_VW_SECRET", creds["client_secret"])
-    env = {
-        "name": "lab",
-        "kind": "deployment",
-        "credential_source": {"type": "env"},
-        "hosts": {"infra-core": {"address": "127.0.0.1", "transport": "local", "stacks_dir": str(tmp_path / "stacks")}},
-        "recovery": {"verify_timeout_seconds": 0.4, "verify_interval_seconds": 0.2},
-        "systems": {
-            "vaultwarden": {
-                "base_url": lab_sandbox.base_urls["vaultwarden"],
-                "credentials": {"client_id": {"env": "LAB_VW_ID"}, "client_secret": {"env": "LAB_VW_SECRET"}},
-            }
-        },
-    }
-    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    host = {"address": "127.0.0.1", "transport": "local", "stacks_dir": str(tmp_path / "stacks")}
+    write_lab(suite, lab_sandbox, monkeypatch, host, {"verify_timeout_seconds": 0.4, "verify_interval_seconds": 0.2})
     result = run(suite, "--env", "lab", "-m", "smoke and vaultwarden or recovery", "--allow-recovery")
     assert_no_traceback(result)
     assert calls.read_text().splitlines() == [json.dumps(["compose", "restart", "vaultwarden"])]  # docker ran

@@ -11,21 +11,18 @@ polling and the ledger are real.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 from pytest_httpserver import HTTPServer
 
-from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.sandbox import Sandbox
-from tests.conftest import PROJECT_CONFTEST
+from tests.projects import edit_yaml, run, suite_project, write_lab
 
 if TYPE_CHECKING:
     from tests.sshd import SshServer
@@ -86,28 +83,23 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StandIn:
     return found
 
 
+def remote_host(
+    tmp_path: Path, box: Sandbox, make_sshd: Callable[[Sequence[Path]], SshServer], stacks: Path
+) -> tuple[StandIn, dict[str, Any]]:
+    """Start a real sshd with the stand-in docker (healing `box`) on its PATH; return it and the hosts entry.
+
+    The entry's stacks directory is `stacks`, with Vaultwarden's stack folder made.
+    """
+    remote = write_standin(tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", box.base_urls, box.control_token)
+    server = make_sshd([remote.bin_dir])
+    (stacks / "vaultwarden").mkdir(parents=True)
+    return remote, server.host_entry(stacks)
+
+
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    return make_suite(pytester)
-
-
-def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """Lay out a pytester directory like the project, with a private copy of the contracts."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    for folder in ("gates", "smoke", "recovery"):
-        (pytester.path / folder).mkdir()
-        shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")
-    shutil.copytree(SUITE_ROOT / "contracts", pytester.path / "contracts")
-    pytester.makeini(f"[pytest]\naddopts = -p no:cacheprovider\ninfracore_contracts = {pytester.path / 'contracts'}\n")
-    return pytester
-
-
-def edit_yaml(path: Path, mutate: Callable[[Any], None]) -> None:
-    """Load a YAML file, mutate it in place and write it back."""
-    data = yaml.safe_load(path.read_text())
-    mutate(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return suite_project(pytester)
 
 
 def fast_polling(suite: pytest.Pytester, **recovery: Any) -> None:
@@ -116,11 +108,6 @@ def fast_polling(suite: pytest.Pytester, **recovery: Any) -> None:
         suite.path / "contracts" / "environments" / "sandbox.yaml",
         lambda d: d.update(recovery={"verify_timeout_seconds": 3, "verify_interval_seconds": 0.2, **recovery}),
     )
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """Runs pytest in a fresh subprocess, under a 120 s hang guard (a run takes a few seconds)."""
-    return pytester.runpytest_subprocess(*args, timeout=120)
 
 
 def receipt(pytester: pytest.Pytester) -> dict[str, Any]:
@@ -148,7 +135,7 @@ def test_unhealthy_vaultwarden_is_restarted_and_verified(suite: pytest.Pytester,
     """Restarts the sandbox's Vaultwarden through the sandbox runtime (never docker) and verifies it healthy."""
     fast_polling(suite)
     result = run(suite, *VAULTWARDEN, "--allow-recovery", "-rs")
-    result.assert_outcomes(passed=18 + 1, failed=2, skipped=4, deselected=16)
+    result.assert_outcomes(passed=18 + 1, failed=2, skipped=4, deselected=19)
     assert standin.calls() == []
     result.stdout.fnmatch_lines(
         [
@@ -171,7 +158,7 @@ def test_unhealthy_vaultwarden_is_restarted_and_verified(suite: pytest.Pytester,
 def test_without_allow_recovery_nothing_runs(suite: pytest.Pytester, standin: StandIn) -> None:
     """Skips every recovery action with the two-key reason and never calls docker, whatever fails."""
     result = run(suite, *VAULTWARDEN, "--sandbox-unhealthy", "authentik", "-rs")
-    result.assert_outcomes(passed=17, failed=3, skipped=5, deselected=16)
+    result.assert_outcomes(passed=17, failed=3, skipped=5, deselected=19)
     result.stdout.fnmatch_lines(["SKIPPED [[]5[]] *: pass --allow-recovery to run"])
     assert standin.calls() == []
     assert ledger(suite) == []
@@ -276,15 +263,6 @@ def test_max_attempts_escalates_with_an_alert(
     assert "t0k3n-fake" not in output
 
 
-@pytest.fixture
-def lab_sandbox() -> Iterator[Sandbox]:
-    """Starts a sandbox in this process, reached by the pytester subprocess as a deployment on 127.0.0.1."""
-    box = Sandbox()
-    box.start()
-    yield box
-    box.stop()
-
-
 def test_restart_over_ssh_against_a_real_sshd(
     suite: pytest.Pytester,
     tmp_path: Path,
@@ -293,29 +271,9 @@ def test_restart_over_ssh_against_a_real_sshd(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Runs docker compose restart on the target host over SSH (stand-in first on the remote PATH) and verifies."""
-    remote = write_standin(
-        tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", lab_sandbox.base_urls, lab_sandbox.control_token
-    )
-    server = make_sshd([remote.bin_dir])
     stacks = tmp_path / "remote-stacks"
-    (stacks / "vaultwarden").mkdir(parents=True)
-    creds = lab_sandbox.credentials
-    monkeypatch.setenv("LAB_VW_ID", creds["vaultwarden"]["client_id"])
-    monkeypatch.setenv("LAB_VW_SECRET", creds["vaultwarden"]["client_secret"])
-    env = {
-        "name": "lab",
-        "kind": "deployment",
-        "credential_source": {"type": "env"},
-        "hosts": {"infra-core": server.host_entry(stacks)},
-        "recovery": {"verify_timeout_seconds": 3, "verify_interval_seconds": 0.2},
-        "systems": {
-            "vaultwarden": {
-                "base_url": lab_sandbox.base_urls["vaultwarden"],
-                "credentials": {"client_id": {"env": "LAB_VW_ID"}, "client_secret": {"env": "LAB_VW_SECRET"}},
-            }
-        },
-    }
-    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    remote, host = remote_host(tmp_path, lab_sandbox, make_sshd, stacks)
+    write_lab(suite, lab_sandbox, monkeypatch, host, {"verify_timeout_seconds": 3, "verify_interval_seconds": 0.2})
     lab_sandbox.set_healthy("vaultwarden", False)
     result = run(suite, "--env", "lab", "-m", "smoke and vaultwarden or recovery", "--allow-recovery", "-rs")
     result.stdout.fnmatch_lines(

@@ -6,24 +6,22 @@ real sshd); the only stand-in is `docker`, where a container runtime is what it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
 from infracore_verify.recovery.triggers import AVAILABILITY_CLASSES, Trigger, select
 from infracore_verify.sandbox import Sandbox
+from tests.projects import edit_yaml, run, suite_project, write_lab
 from tests.test_recovery_plugin import (
     STUCK_VAULTWARDEN,
     StandIn,
-    edit_yaml,
     fast_polling,
     ledger,
-    make_suite,
     receipt,
-    run,
+    remote_host,
     write_standin,
 )
 
@@ -39,7 +37,7 @@ DRIFTING = ("--env", "sandbox", "--sandbox-fault", "vaultwarden:drift@/alive", "
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    return make_suite(pytester)
+    return suite_project(pytester)
 
 
 @pytest.fixture
@@ -109,36 +107,13 @@ def test_only_availability_classes_select_an_action_by_default(failures: dict[st
 
 
 @pytest.fixture
-def lab_sandbox() -> Iterator[Sandbox]:
-    """Starts a sandbox in this process, reached by the pytester subprocess as a deployment on 127.0.0.1."""
-    box = Sandbox()
-    box.start()
-    box.set_healthy("vaultwarden", False)
-    yield box
-    box.stop()
+def lab_sandbox(lab_sandbox: Sandbox) -> Sandbox:
+    """Returns the test's lab sandbox with Vaultwarden unhealthy."""
+    lab_sandbox.set_healthy("vaultwarden", False)
+    return lab_sandbox
 
 
-def write_lab(suite: pytest.Pytester, box: Sandbox, monkeypatch: pytest.MonkeyPatch, host: dict[str, Any]) -> None:
-    """Write environments/lab.yaml: Vaultwarden of `box` as a deployment, `host` as hosts.infra-core."""
-    creds = box.credentials["vaultwarden"]
-    monkeypatch.setenv("LAB_VW_ID", creds["client_id"])
-    monkeypatch.setenv("LAB_VW_SECRET", creds["client_secret"])
-    env = {
-        "name": "lab",
-        "kind": "deployment",
-        "credential_source": {"type": "env"},
-        "hosts": {"infra-core": host},
-        "recovery": {"verify_timeout_seconds": 0.6, "verify_interval_seconds": 0.2},
-        "systems": {
-            "vaultwarden": {
-                "base_url": box.base_urls["vaultwarden"],
-                "credentials": {"client_id": {"env": "LAB_VW_ID"}, "client_secret": {"env": "LAB_VW_SECRET"}},
-            }
-        },
-    }
-    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
-
-
+LAB_RECOVERY = {"verify_timeout_seconds": 0.6, "verify_interval_seconds": 0.2}
 LAB = ("--env", "lab", "-m", "smoke and vaultwarden or recovery", "--allow-recovery", "-rs")
 
 
@@ -158,7 +133,7 @@ def test_a_placeholder_address_is_not_run_and_uses_no_attempt(
 ) -> None:
     """Reports not_run for the template's placeholder address, twice: no attempt, no cooldown, no escalation."""
     host = {"address": "<infra-core-host>", "ssh_user": "ops", "stacks_dir": "/srv/stacks", "transport": "ssh"}
-    write_lab(suite, lab_sandbox, monkeypatch, host)
+    write_lab(suite, lab_sandbox, monkeypatch, host, LAB_RECOVERY)
     assert_not_run_twice(suite, "hosts.infra-core.address is '<infra-core-host>'; set the host name or IP address")
 
 
@@ -166,7 +141,8 @@ def test_a_missing_host_is_not_run_and_uses_no_attempt(
     suite: pytest.Pytester, lab_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reports not_run when the action's target host is not in the environment file."""
-    write_lab(suite, lab_sandbox, monkeypatch, {"address": "10.0.0.9", "transport": "local", "stacks_dir": "/srv"})
+    host = {"address": "10.0.0.9", "transport": "local", "stacks_dir": "/srv"}
+    write_lab(suite, lab_sandbox, monkeypatch, host, LAB_RECOVERY)
 
     def other_target(data: Any) -> None:
         data["actions"][1]["recovery"]["target"] = "backup-host"
@@ -183,15 +159,10 @@ def test_a_refused_ssh_key_is_not_run_and_uses_no_attempt(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Reports not_run when the real sshd refuses the key: the remote docker never runs, no attempt is used."""
-    remote = write_standin(
-        tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", lab_sandbox.base_urls, lab_sandbox.control_token
-    )
-    server = make_sshd([remote.bin_dir])
-    (tmp_path / "stacks" / "vaultwarden").mkdir(parents=True)
-    host = server.host_entry(tmp_path / "stacks")
+    remote, host = remote_host(tmp_path, lab_sandbox, make_sshd, tmp_path / "stacks")
     host["identity_file"] = str(tmp_path / "no-such-key")  # no authorized key, for a user sshd does not allow
     host["ssh_user"] = "nobody-here"
-    write_lab(suite, lab_sandbox, monkeypatch, host)
+    write_lab(suite, lab_sandbox, monkeypatch, host, LAB_RECOVERY)
     assert_not_run_twice(suite, "the host refused the SSH key")
     assert remote.calls() == []
 
@@ -204,15 +175,10 @@ def test_an_unknown_host_key_is_not_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Checks host keys by default: a known_hosts file without the server's key stops the action (not_run)."""
-    remote = write_standin(
-        tmp_path / "remote-bin", tmp_path / "remote-calls.jsonl", lab_sandbox.base_urls, lab_sandbox.control_token
-    )
-    server = make_sshd([remote.bin_dir])
-    (tmp_path / "stacks" / "vaultwarden").mkdir(parents=True)
-    host = server.host_entry(tmp_path / "stacks")
+    remote, host = remote_host(tmp_path, lab_sandbox, make_sshd, tmp_path / "stacks")
     host["known_hosts"] = str(tmp_path / "empty_known_hosts")
     (tmp_path / "empty_known_hosts").write_text("")
-    write_lab(suite, lab_sandbox, monkeypatch, host)
+    write_lab(suite, lab_sandbox, monkeypatch, host, LAB_RECOVERY)
     assert_not_run_twice(suite, "the host key is unknown or changed")
     assert remote.calls() == []
 

@@ -13,19 +13,15 @@ Item 2 (encoded forms) is covered in tests/test_redact.py and the canary (tests/
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.sandbox import Sandbox
-from tests.conftest import PROJECT_CONFTEST
+from tests.projects import edit_yaml, run, suite_project, write_env, write_lab
 
 UNREGISTERED = "ghp_FAKEunregistered0canary0value0d41d8"
 """An operator's variable the suite never registers (GITHUB_TOKEN): only keeping environ copies out helps."""
@@ -37,42 +33,12 @@ USERINFO_PASSWORD = "pw5Xr8canaryUserinfoPass"
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project, with a private copy of the contracts."""
-    (pytester.path / "conftest.py").write_text(PROJECT_CONFTEST)
-    for folder in ("gates", "smoke", "recovery"):
-        (pytester.path / folder).mkdir()
-        shutil.copy(SUITE_ROOT / folder / f"test_{folder}.py", pytester.path / folder / f"test_{folder}.py")
-    shutil.copytree(SUITE_ROOT / "contracts", pytester.path / "contracts")
-    pytester.makeini(
-        "[pytest]\naddopts = -p no:cacheprovider\ntimeout_method = signal\n"
-        f"infracore_contracts = {pytester.path / 'contracts'}\n"
-    )
-    return pytester
-
-
-def edit_yaml(path: Path, mutate: Any) -> None:
-    """Load a YAML file, mutate it in place and write it back."""
-    data = yaml.safe_load(path.read_text())
-    mutate(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """Runs pytest in a fresh subprocess, under a 120 s hang guard."""
-    return pytester.runpytest_subprocess(*args, timeout=120)
+    return suite_project(pytester, ini="timeout_method = signal\n")
 
 
 def files_holding(root: Path, *needles: str) -> list[str]:
     """Returns the files below `root` that hold any of the needles."""
     return sorted(str(p) for p in root.rglob("*") if p.is_file() and any(n.encode() in p.read_bytes() for n in needles))
-
-
-@pytest.fixture
-def lab_sandbox() -> Iterator[Sandbox]:
-    """Starts a sandbox in this process, reached by the pytester subprocess as a deployment on 127.0.0.1."""
-    box = Sandbox()
-    box.start()
-    yield box
-    box.stop()
 
 
 # --- 1. --showlocals never prints an environment copy ------------------------------------------------------
@@ -97,24 +63,11 @@ def test_showlocals_in_a_hung_recovery_shows_no_environment_copy(
     (bin_dir / "docker").chmod(0o755)
     stacks = tmp_path / "stacks"
     (stacks / "vaultwarden").mkdir(parents=True)
-    creds = lab_sandbox.credentials
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
     monkeypatch.setenv("GITHUB_TOKEN", UNREGISTERED)
-    monkeypatch.setenv("LAB_VW_ID", creds["vaultwarden"]["client_id"])
-    monkeypatch.setenv("LAB_VW_SECRET", creds["vaultwarden"]["client_secret"])
-    env = {
-        "name": "lab",
-        "kind": "deployment",
-        "credential_source": {"type": "env"},
-        "hosts": {"infra-core": {"address": "127.0.0.1", "transport": "local", "stacks_dir": str(stacks)}},
-        "systems": {
-            "vaultwarden": {
-                "base_url": lab_sandbox.base_urls["vaultwarden"],
-                "credentials": {"client_id": {"env": "LAB_VW_ID"}, "client_secret": {"env": "LAB_VW_SECRET"}},
-            }
-        },
-    }
-    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    write_lab(
+        suite, lab_sandbox, monkeypatch, {"address": "127.0.0.1", "transport": "local", "stacks_dir": str(stacks)}
+    )
     junit = suite.path / "junit.xml"
     result = run(
         suite,
@@ -214,7 +167,7 @@ def test_userinfo_in_a_base_url_is_refused_at_load(suite: pytest.Pytester, lab_s
     """Refuses `http://user:secret@host` in an environment file: a usage error naming file, line and path."""
     url = lab_sandbox.base_urls["vaultwarden"].replace("http://", f"http://ops:{USERINFO_PASSWORD}@")
     env = {"name": "lab", "kind": "deployment", "systems": {"vaultwarden": {"base_url": url}}}
-    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    write_env(suite, env)
     result = run(suite, "--env", "lab", "-m", "smoke", f"--alluredir={suite.path / 'allure'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     output = result.stdout.str() + result.stderr.str()
@@ -242,7 +195,7 @@ def test_userinfo_in_any_environment_url_fails_d900_and_d906(suite: pytest.Pytes
         },
         "systems": {"authentik": {"base_url": f"https://{USERINFO_PASSWORD}@auth.example.invalid/"}},
     }
-    (suite.path / "contracts" / "environments" / "lab.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+    write_env(suite, env)
     result = run(suite, "--gate", gate_id, "-rA")
     assert result.parseoutcomes()["failed"] == 1
     output = result.stdout.str()

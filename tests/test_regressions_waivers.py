@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import pytest
 from infracore_verify.contracts.sets import Contracts
 from infracore_verify.reporting.waivers import load_gaps
 from tests.conftest import ContractEditor, gates_project
-from tests.test_waivers import D127_FINDING, OWNER, gap
+from tests.projects import run
+from tests.test_waivers import D127_FINDING, OWNER, gap, receipt
 
 GAP_ID = "GAP-OP-9201"
 
@@ -41,11 +41,10 @@ def test_regression_lock_id_alone_links_and_waives(
     review = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
     edit_contract("operational.gaps.yaml", lambda d: d["gaps"].append(lock_only_gap(review)))
     edit_contract("gate.execution.topology.yaml", lambda d: d["core_mode"].update(core_count_limit=99))
-    result = suite.runpytest_subprocess(f"--contracts={contracts_dir}", "--gate", "D127", timeout=120)
+    result = run(suite, f"--contracts={contracts_dir}", "--gate", "D127")
     result.assert_outcomes(xfailed=1)
     assert result.ret == pytest.ExitCode.OK
-    [path] = [p for p in (suite.path / "reports" / "receipts").glob("*.json") if not p.name.endswith(".drift.json")]
-    data = json.loads(path.read_text())
+    data = receipt(suite)
     assert data["waivers"] == [
         {
             "gate": "D127",

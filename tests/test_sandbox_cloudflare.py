@@ -7,7 +7,6 @@ Client: owner detection and configuration of `verify_token`, `token_access`, cur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,21 +21,6 @@ from infracore_verify.sandbox import FaultSpec, Sandbox, SandboxSeed, parse_faul
 TIMEOUT = 5.0
 TUNNEL_ID = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 TOKEN = "sandbox-cloudflare-api-token-not-secret"
-
-
-@pytest.fixture(scope="module")
-def _box() -> Iterator[Sandbox]:
-    """Runs one default-seeded sandbox for the module."""
-    with Sandbox() as box:
-        yield box
-
-
-@pytest.fixture
-def sb(_box: Sandbox) -> Iterator[Sandbox]:
-    """Returns the module's sandbox; clears faults and recordings afterwards."""
-    yield _box
-    _box.clear_faults()
-    _box.clear_requests()
 
 
 def get(sb: Sandbox, path: str, *, token: bool = True, **params: Any) -> requests.Response:

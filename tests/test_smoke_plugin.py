@@ -66,7 +66,7 @@ def receipt(pytester: pytest.Pytester) -> dict[str, Any]:
 def test_smoke_on_the_sandbox_passes_for_all_four_systems(suite: pytest.Pytester) -> None:
     """Runs every smoke capability of the baseline on the sandbox, says it is the sandbox, and records each probe."""
     result = run(suite, "-m", "smoke", "-v")
-    result.assert_outcomes(passed=len(ALL_PROBES), deselected=16)
+    result.assert_outcomes(passed=len(ALL_PROBES), deselected=19)
     result.stdout.fnmatch_lines(
         [
             "environment: sandbox: built-in sandbox emulation on 127.0.0.1 (not real infrastructure)",
@@ -96,7 +96,7 @@ def test_injected_faults_name_system_probe_and_class(suite: pytest.Pytester) -> 
         "--sandbox-fault",
         "cloudflare:malformed_json@/user/tokens/verify",
     )
-    result.assert_outcomes(passed=13, failed=7, deselected=16)
+    result.assert_outcomes(passed=13, failed=7, deselected=19)
     result.stdout.fnmatch_lines(
         [
             "cloudflare.token.verify (cloudflare): expected GET /user/tokens/verify -> 2xx; got * parse_error *",
@@ -122,7 +122,7 @@ def test_injected_faults_name_system_probe_and_class(suite: pytest.Pytester) -> 
 def test_probe_selection_and_unknown_probe(suite: pytest.Pytester) -> None:
     """Runs only the probes named by --probe and rejects an unknown id with the closest one."""
     result = run(suite, "--probe", "vaultwarden.alive,authentik.version", "-v")
-    result.assert_outcomes(passed=2, deselected=16)
+    result.assert_outcomes(passed=2, deselected=19)
     bad = run(suite, "--probe", "vaultwarden.aliv", "-m", "smoke")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(
@@ -140,7 +140,7 @@ def test_bad_fault_spec_is_a_usage_error(suite: pytest.Pytester) -> None:
 
 def test_live_gates_run_through_the_same_clients(suite: pytest.Pytester) -> None:
     """Passes D315 and D55 on the sandbox and fails D315 naming the failing probe part and its class."""
-    run(suite, "-m", "live", "-v").assert_outcomes(passed=3, deselected=33)
+    run(suite, "-m", "live", "-v").assert_outcomes(passed=3, deselected=36)
     failing = run(suite, "--gate", "D315", "--sandbox-fault", "cloudflare:rate_limit@/zones*")
     failing.assert_outcomes(failed=1)
     # cloudflare.token.verify asks Zone Read with the token (GET /zones), so the rate limit stops it too.
@@ -180,7 +180,7 @@ def test_missing_credential_is_a_setup_error_naming_the_variable(
         },
     )
     result = run(suite, "--env", "staging", "--probe", "authentik.version")
-    result.assert_outcomes(failed=1, deselected=16)
+    result.assert_outcomes(failed=1, deselected=19)
     result.stdout.fnmatch_lines(
         [
             "authentik.version (authentik): cannot run: *environments/staging.yaml $.systems.authentik.credentials.api_token: "
@@ -244,7 +244,7 @@ def test_infisical_as_the_credential_source(
     }
     deployment_env(suite.path / "contracts", "lab", sandbox_deployment(external_sandbox, source, refs))
     result = run(suite, "--env", "lab", "-m", "smoke")
-    result.assert_outcomes(passed=len(ALL_PROBES), deselected=16)
+    result.assert_outcomes(passed=len(ALL_PROBES), deselected=19)
     result.stdout.fnmatch_lines(["environment: lab: deployment"])
     logins = [r for r in external_sandbox.requests("infisical") if r.path.endswith("/universal-auth/login")]
     assert logins  # the credential fetch and the probes logged in with the machine identity
@@ -330,7 +330,7 @@ def test_placeholder_base_url_is_a_setup_error_and_never_resolved(suite: pytest.
         },
     )
     result = run(suite, "--env", "template", "--probe", "vaultwarden.alive")
-    result.assert_outcomes(failed=1, deselected=16)
+    result.assert_outcomes(failed=1, deselected=19)
     result.stdout.fnmatch_lines(
         [
             "vaultwarden.alive (vaultwarden): cannot run: systems.vaultwarden.base_url is still the placeholder "

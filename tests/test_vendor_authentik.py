@@ -26,7 +26,6 @@ with a `GenericError` body; a throttled call is an `ApiException` with status 42
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from authentik_client import AdminApi, ApiClient, Configuration, CoreApi, OutpostsApi
@@ -40,20 +39,6 @@ from authentik_client.models.version import Version
 from pydantic import ValidationError
 
 from infracore_verify.sandbox import FaultSpec, Sandbox, SandboxSeed, parse_fault_spec
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    """Runs one sandbox for the module."""
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left(sb: Sandbox) -> Iterator[None]:
-    """Clears the faults a test injected."""
-    yield
-    sb.clear_faults()
 
 
 def vendor(sb: Sandbox, token: str | None = None) -> ApiClient:

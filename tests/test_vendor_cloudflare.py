@@ -64,21 +64,6 @@ TUNNEL_ID = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 MakeSdk = Callable[..., cloudflare.Cloudflare]
 
 
-@pytest.fixture(scope="module")
-def _box() -> Iterator[Sandbox]:
-    """Runs one sandbox (default seed: account-owned token, locally managed tunnel) for the module."""
-    with Sandbox() as box:
-        yield box
-
-
-@pytest.fixture
-def sb(_box: Sandbox) -> Iterator[Sandbox]:
-    """Returns the module's sandbox; clears faults and recordings afterwards."""
-    yield _box
-    _box.clear_faults()
-    _box.clear_requests()
-
-
 @pytest.fixture
 def account(sb: Sandbox) -> str:
     """Returns the sandbox's account id."""

@@ -45,20 +45,6 @@ from infracore_verify.sandbox.infisical import HIDDEN_VALUE
 TIMEOUT = 5.0
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    """Runs one sandbox for the module."""
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left(sb: Sandbox) -> Iterator[None]:
-    """Clears the faults a test injected."""
-    yield
-    sb.clear_faults()
-
-
 @pytest.fixture
 def sdk(sb: Sandbox) -> Iterator[Any]:
     """Returns the vendor's client pointed at the sandbox's Infisical (no secrets cache: every call is sent)."""

@@ -28,10 +28,9 @@ requests" with no Retry-After (Vaultwarden never sends one).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import pytest
 import requests
 
 from infracore_verify.clients.vaultwarden import TOKEN_PATH, VaultwardenClient
@@ -113,20 +112,6 @@ def shape_problems(body: Any, spec: Mapping[str, tuple[bool, Check]]) -> list[st
         if not check(value):
             problems.append(f"{name}: {value!r}")
     return problems
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    """Runs one sandbox for the module."""
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left(sb: Sandbox) -> Iterator[None]:
-    """Clears the faults a test injected."""
-    yield
-    sb.clear_faults()
 
 
 def login_form(sb: Sandbox, secret: str | None = None) -> dict[str, str]:

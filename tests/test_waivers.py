@@ -28,6 +28,7 @@ from infracore_verify.reporting.waivers import (
     summary,
 )
 from tests.conftest import ContractEditor, gates_project
+from tests.projects import run
 
 GAP_ID = "GAP-OP-9001"
 OWNER = "@platform"
@@ -44,11 +45,6 @@ TODAY = dt.datetime.now(dt.UTC).date()
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project (plugin conftest and gates/), xfail_strict on."""
     return gates_project(pytester, "xfail_strict = true")
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """Runs pytest in a fresh subprocess, bounded."""
-    return pytester.runpytest_subprocess(*args, timeout=120)
 
 
 def receipt(pytester: pytest.Pytester) -> dict[str, Any]:

@@ -4,7 +4,6 @@ that does not load switches every waiver off loudly, in the summary, the failure
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from infracore_verify.reporting.waivers import (
     finding_id,
 )
 from tests.conftest import ContractEditor, gates_project
+from tests.projects import run
+from tests.test_waivers import receipt
 
 SHIPPED_GAP = "GAP-OP-1291"
 BASELINE = "infra.core.baseline.contract.yaml"
@@ -33,18 +34,6 @@ REVIEW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)).isoformat()
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """Returns a pytester directory laid out like the project (plugin conftest and gates/), xfail_strict on."""
     return gates_project(pytester, "xfail_strict = true")
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """Runs pytest in a fresh subprocess, bounded."""
-    return pytester.runpytest_subprocess(*args, timeout=120)
-
-
-def receipt(pytester: pytest.Pytester) -> dict[str, Any]:
-    """Returns the single receipt the run wrote."""
-    [path] = [p for p in (pytester.path / "reports" / "receipts").glob("*.json") if not p.name.endswith(".drift.json")]
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 def gate_row(data: dict[str, Any], gate_id: str) -> dict[str, Any]:

@@ -264,27 +264,16 @@ class CloudflareClient(ApiClient):
             mode="global",
             max_attempts=max_attempts,
         )
-        return ApiResult(
-            system=self.name,
-            method=method,
-            path=path,
-            status=second.status,
-            failure_class=second.failure_class,
-            body=second.body,
-            elapsed=first.elapsed + second.elapsed,
-            attempts=first.attempts + second.attempts,
-            waited=first.waited + second.waited,
-            exchanges=first.exchanges + second.exchanges,
-            mode="global",
-            fallback_used=True,
-            fallback_reason=FALLBACK_REASON,
+        return _second_answer(
+            first,
+            second,
             warnings=[
                 *first.warnings,
                 f"{refused} on {method} {path}; fell back to the Global API Key (read-only fallback)",
                 *second.warnings,
             ],
             detail=second.detail,
-            waits=first.waits + second.waits,
+            fallback_reason=FALLBACK_REASON,
         )
 
     def classify(self, method: str, path: str, status: int, body: Any, is_json: bool) -> tuple[str | None, str | None]:
@@ -385,21 +374,11 @@ class CloudflareClient(ApiClient):
             )
             return first
         second = self._token_get(self._account_path(ACCOUNT_VERIFY_SUFFIX))
-        return ApiResult(
-            system=self.name,
-            method="GET",
-            path=second.path,
-            status=second.status,
-            failure_class=second.failure_class,
-            body=second.body,
-            elapsed=first.elapsed + second.elapsed,
-            attempts=first.attempts + second.attempts,
-            waited=first.waited + second.waited,
-            exchanges=first.exchanges + second.exchanges,
-            mode="token",
+        return _second_answer(
+            first,
+            second,
             warnings=[*first.warnings, *second.warnings],
             detail=second.detail if second.failure_class else None,
-            waits=first.waits + second.waits,
         )
 
     def token_access(self, zone_id: str | None = None) -> list[TokenAccess]:
@@ -488,3 +467,30 @@ def _positive_int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return None
+
+
+def _second_answer(
+    first: ApiResult, second: ApiResult, *, warnings: list[str], detail: str | None, fallback_reason: str | None = None
+) -> ApiResult:
+    """Return `second` as the call's answer, with the time, attempts, waits and exchanges of both requests.
+
+    A `fallback_reason` marks the answer as the read-only fallback's (`fallback_used`).
+    """
+    return ApiResult(
+        system=second.system,
+        method=second.method,
+        path=second.path,
+        status=second.status,
+        failure_class=second.failure_class,
+        body=second.body,
+        elapsed=first.elapsed + second.elapsed,
+        attempts=first.attempts + second.attempts,
+        waited=first.waited + second.waited,
+        exchanges=first.exchanges + second.exchanges,
+        mode=second.mode,
+        fallback_used=fallback_reason is not None,
+        fallback_reason=fallback_reason,
+        warnings=warnings,
+        detail=detail,
+        waits=first.waits + second.waits,
+    )

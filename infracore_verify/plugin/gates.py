@@ -14,6 +14,7 @@ import pytest
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import GATE_CLASSES, RINGS, Gate
 from infracore_verify.contracts.verdict import Verdict
+from infracore_verify.gates.checks.suite_gates import SUITE_MARKER, is_suite_gate
 from infracore_verify.gates.engine import DEFAULT_HANG_GUARD, TIMEOUT_CLASS, Engine, GateResult
 from infracore_verify.gates.profiles import domain_sources
 from infracore_verify.plugin.allure import check_alluredir
@@ -63,6 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in (
         ("gate", "a registry gate"),
         ("fast", "gate is in the fast profile"),
+        (SUITE_MARKER, "one of the suite's own gates (D900 and up), whatever registry the contracts come from"),
         ("smoke", "a live read-only smoke probe"),
         ("live", "needs live systems and credentials"),
         ("recovery", "a recovery action (runs only with --allow-recovery)"),
@@ -234,6 +236,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.live)
         names = [
             *(["fast"] if in_fast else []),
+            *([SUITE_MARKER] if is_suite_gate(gate_id) else []),
             *(marker_name(d) for d in domains),
             gate.gate_class,
             gate.ring,

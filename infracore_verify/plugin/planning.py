@@ -9,6 +9,7 @@ import pytest
 from infracore_verify.contracts.findings import render_all
 from infracore_verify.contracts.model import Registry, RunProfiles, Topology, gate_number, ring_budgets
 from infracore_verify.contracts.sets import Contracts, ContractsPathError
+from infracore_verify.gates.checks.suite_gates import with_suite_gates
 from infracore_verify.gates.classify import Classifier
 from infracore_verify.gates.profiles import (
     Selection,
@@ -53,6 +54,9 @@ def build_plan(config: pytest.Config) -> GatePlan:
     except ContractsPathError as exc:
         raise pytest.UsageError(f"--contracts {exc}") from None
     registry, topology, profiles = _load_for_selection(contracts)
+    # The suite's own gates (D900 and up) run whatever registry the contracts come from; an ops repository's
+    # registry has none, so the plan's view adds them (never assigned a domain: out of fast and domain).
+    registry, added = with_suite_gates(registry)
     budgets = ring_budgets(contracts.doc("ring_policy"))
     classifier = Classifier.from_doc(contracts.doc("classification"))
     ids = requested_ids(config)
@@ -82,6 +86,10 @@ def build_plan(config: pytest.Config) -> GatePlan:
             selection = Selection("all", (*fast.gate_ids, *rest), "deep", release.source)
     except SelectionError as exc:
         raise pytest.UsageError(f"empty or invalid selection: {exc}") from None
+    shown = [g for g in added if g in selection.gate_ids]
+    if shown:
+        source = f"{selection.source}; the suite's own {', '.join(shown)} added (not in this registry)"
+        selection = Selection(selection.profile, selection.gate_ids, selection.ring, source)
     return GatePlan(contracts, registry, topology, profiles, budgets, classifier, fast.gate_ids, selection, explicit)
 
 

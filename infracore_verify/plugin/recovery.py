@@ -1,7 +1,8 @@
 """pytest wiring for recovery actions: opt-in tests that run only when their trigger failed in the same run.
 
 Two keys (STYLE 6): the `recovery` marker and `--allow-recovery`, which also needs an explicit `--env`.
-Without it every action is reported as skipped with "pass --allow-recovery to run". An action runs when one
+Without it every action is skipped ("pass --allow-recovery to run"; a --gate, --probe, --profile or
+--domain run not asking for recovery deselects them instead). An action runs when one
 of its trigger gates (exact id, same failure class) or trigger probes failed earlier in this run with a
 failure class the action can fix (recovery/triggers.py: availability classes by default), or when
 `--recover ID` names it; an empty trigger list is manual only, never a wildcard. An action that cannot start
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -185,11 +187,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def recovery_asked(config: pytest.Config) -> bool:
+    """Return True when the run asks for recovery: --allow-recovery, --recover, --recovery-dry-run or `-m ...recovery...`."""
+    asked = config.getoption("allow_recovery") or _named(config) or config.getoption("recovery_dry_run")
+    return bool(asked or re.search(r"\brecovery\b", str(config.getoption("markexpr", "") or "")))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run recovery tests last, after every gate and probe that may trigger them."""
+    """Run recovery tests last; deselect them (never skip) in a --gate/--probe/--profile/--domain run not asking for them.
+
+    A run without such a selection still lists them, skipped with the two-key reason (STYLE 6).
+    """
     recovery = [item for item in items if "recovery_action" in getattr(item, "fixturenames", ())]
-    if recovery:
-        items[:] = [item for item in items if item not in recovery] + recovery
+    if not recovery:
+        return
+    selection = any(config.getoption(name) for name in ("gate", "probe", "profile", "domain"))
+    if selection and not recovery_asked(config):
+        config.hook.pytest_deselected(items=recovery)
+        items[:] = [item for item in items if item not in recovery]
+        return
+    items[:] = [item for item in items if item not in recovery] + recovery
 
 
 def _failures(config: pytest.Config) -> dict[str, str]:

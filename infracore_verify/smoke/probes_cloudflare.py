@@ -15,7 +15,7 @@ managed remotely but not configured yet (its declared hostnames are missing).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from infracore_verify.clients.cloudflare import TOKEN_OWNERS, token_owner
@@ -103,6 +103,34 @@ def cloudflare_token_verify(ctx: ProbeContext) -> None:
     ctx.details["summary"] = f"token active, {owner}-owned, verified at {endpoint}; permissions granted: {granted}"
 
 
+def _expect_status(
+    ctx: ProbeContext,
+    kind: str,
+    items: list[Any],
+    declared: set[str],
+    expected: str,
+    shown: Mapping[str, str] | None = None,
+) -> None:
+    """Fail with status_drift naming every inventory `kind` whose status is not `expected`; warn about the rest.
+
+    `shown` maps a status to the words the messages use for it (default: the status itself).
+    """
+    bad: list[str] = []
+    for item in map(mapping, items):
+        name, status = str(item.get("name")), str(item.get("status"))
+        if status == expected:
+            continue
+        state = (shown or {}).get(status, status)
+        if name in declared:
+            bad.append(f"{kind} {name} ({item.get('id')}) is {state}")
+        else:
+            ctx.warnings.append(f"{kind} {name} (not in the inventory) is {state}")
+    if bad:
+        raise ProbeFailure(
+            "status_drift", f"expected every inventory {kind} {expected}; " + "; ".join(bad) + " [class status_drift]"
+        )
+
+
 def _inventory_zone_names(ctx: ProbeContext) -> set[str]:
     return _names(as_list(ctx.inventory.get("zones")))
 
@@ -113,21 +141,7 @@ def cloudflare_zone_list(ctx: ProbeContext) -> None:
     zones = _listing(ctx, "GET /zones", ctx.client("cloudflare").zones(), "cloudflare.zones")
     if not zones:
         raise ProbeFailure("inventory_drift", "expected at least one zone; got none [class inventory_drift]")
-    declared = _inventory_zone_names(ctx)
-    bad: list[str] = []
-    for zone in map(mapping, zones):
-        name, status = str(zone.get("name")), str(zone.get("status"))
-        if status == "active":
-            continue
-        if name in declared:
-            bad.append(f"zone {name} ({zone.get('id')}) is {status}")
-        else:
-            ctx.warnings.append(f"zone {name} (not in the inventory) is {status}")
-    if bad:
-        raise ProbeFailure(
-            "status_drift",
-            "expected every inventory zone active; " + "; ".join(bad) + " [class status_drift]",
-        )
+    _expect_status(ctx, "zone", zones, _inventory_zone_names(ctx), "active")
     ctx.details["summary"] = f"{len(zones)} zones"
 
 
@@ -161,21 +175,7 @@ def cloudflare_tunnel_list(ctx: ProbeContext) -> None:
     tunnels = _listing(
         ctx, "GET /accounts/{account}/cfd_tunnel", ctx.client("cloudflare").tunnels(), "cloudflare.tunnels"
     )
-    declared = _names(_inventory_tunnels(ctx))
-    bad: list[str] = []
-    for tunnel in map(mapping, tunnels):
-        name, status = str(tunnel.get("name")), str(tunnel.get("status"))
-        if status == "healthy":
-            continue
-        state = TUNNEL_STATES.get(status, status)
-        if name in declared:
-            bad.append(f"tunnel {name} ({tunnel.get('id')}) is {state}")
-        else:
-            ctx.warnings.append(f"tunnel {name} (not in the inventory) is {state}")
-    if bad:
-        raise ProbeFailure(
-            "status_drift", "expected every inventory tunnel healthy; " + "; ".join(bad) + " [class status_drift]"
-        )
+    _expect_status(ctx, "tunnel", tunnels, _names(_inventory_tunnels(ctx)), "healthy", TUNNEL_STATES)
     ctx.details["summary"] = f"{len(tunnels)} tunnels"
 
 

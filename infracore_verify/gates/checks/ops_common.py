@@ -76,7 +76,10 @@ class OpsRepo:
             strict = contracts.doc(known) if known is not None else None
             if strict is not None and strict.data is not None:
                 # Parsed: its errors, if any, are the suite's schema findings, which no ops gate reports.
-                self.docs[key] = Document(strict.name, strict.path, strict.display, strict.data, strict.lines)
+                # In an ops repository a repeated key parses too (its last value); keep every occurrence.
+                doc = Document(strict.name, strict.path, strict.display, strict.data, strict.lines)
+                doc.repeats = strict.repeats
+                self.docs[key] = doc
             else:
                 self.docs[key] = load_document(f"ops:{path.name}", path, self.display(path), None, ops=True)
         return self.docs[key]
@@ -85,6 +88,11 @@ class OpsRepo:
         """Return a finding about a file as a whole (or one line of it)."""
         where = path if isinstance(path, Path) else self.path(path)
         return Finding(self.display(where), line, "", message, fix)
+
+    def first_missing(self, rels: Iterable[str], message: str = "missing required file: {rel}") -> Finding | None:
+        """Return a finding for the first of `rels` that is not a file (`message` with its {rel}; fix: restore it)."""
+        rel = next((rel for rel in rels if not self.path(rel).is_file()), None)
+        return None if rel is None else self.file_finding(rel, message.format(rel=rel), f"restore {rel}")
 
     def executable(self, rel: str) -> bool:
         """Return True when the repository path exists and is executable (bash's `-x`)."""

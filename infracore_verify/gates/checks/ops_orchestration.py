@@ -78,17 +78,15 @@ def _manifest_lists(r: OpsRepo, field: str, value: str) -> bool:
 def check_orchestrator_closeout(c: ContractView) -> Iterator[Finding]:
     """Checks orchestrator packets and closeout wiring, then runs the wave.sh regression harness (ops D331)."""
     r = repo(c)
-    for rel in (PACKET_CONTRACT, CAPS, MAP, DISPATCH, MANIFEST):
-        if not r.path(rel).is_file():
-            yield r.file_finding(rel, f"missing required file: {rel}", f"restore {rel}")
-            return
+    if (missing := r.first_missing((PACKET_CONTRACT, CAPS, MAP, DISPATCH, MANIFEST))) is not None:
+        yield missing
+        return
     if not (r.path(CLOSEOUT).is_file() and r.executable(CLOSEOUT)):
         yield r.file_finding(CLOSEOUT, f"missing executable: {CLOSEOUT}", "restore it and make it executable")
         return
-    for rel in (WAVE, HARNESS):
-        if not r.path(rel).is_file():
-            yield r.file_finding(rel, f"missing required file: {rel}", f"restore {rel}")
-            return
+    if (missing := r.first_missing((WAVE, HARNESS))) is not None:
+        yield missing
+        return
     static = list(_wiring(r)) or list(_contract_and_packets(r))
     if static:
         yield from static
@@ -238,10 +236,9 @@ def _yq_checks(r: OpsRepo, checks: Sequence[tuple[str, tuple[str, ...], str]]) -
 def check_prompt_lineage(c: ContractView) -> Iterator[Finding]:
     """Checks the prompt registry, its capability triad, and that spine.init resolves a prompt lineage (ops D349)."""
     r = repo(c)
-    for rel in (PROMPTS, CAPS, MAP, DISPATCH, MANIFEST, RECEIPT_SCHEMA):
-        if not r.path(rel).is_file():
-            yield r.file_finding(rel, f"missing required file: {rel}", f"restore {rel}")
-            return
+    if (missing := r.first_missing((PROMPTS, CAPS, MAP, DISPATCH, MANIFEST, RECEIPT_SCHEMA))) is not None:
+        yield missing
+        return
     for rel, what in ((EMITTER, "emitter"), (PROMPT_STATUS, "prompt status")):
         if not r.executable(rel):
             yield r.file_finding(rel, f"missing {what} executable: {rel}", "restore it and make it executable")
@@ -355,10 +352,9 @@ def check_experiment_compare(c: ContractView) -> Iterator[Finding]:
     """Checks spine.experiment.compare's contract, capability triad and recovery wiring, and its payload (ops D350)."""
     r = repo(c)
     cap = "spine.experiment.compare"
-    for rel in (EXPERIMENT, CAPS, MAP, DISPATCH, MANIFEST, RECOVERY):
-        if not r.path(rel).is_file():
-            yield r.file_finding(rel, f"missing required file: {rel}", f"restore {rel}")
-            return
+    if (missing := r.first_missing((EXPERIMENT, CAPS, MAP, DISPATCH, MANIFEST, RECOVERY))) is not None:
+        yield missing
+        return
     if not r.executable(COMPARE):
         yield r.file_finding(COMPARE, f"missing executable: {COMPARE}", "restore it and make it executable")
         return

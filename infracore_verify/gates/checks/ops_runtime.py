@@ -144,8 +144,8 @@ def _fenced(text: str) -> list[str]:
 def check_execution_topology(c: ContractView) -> Iterator[Finding]:
     """Checks the planning horizon's execution modes and that active/open/draft loop scopes declare execution_mode (ops D330)."""
     r = repo(c)
-    if not r.path(HORIZON).is_file():
-        yield r.file_finding(HORIZON, f"missing contract: {HORIZON}", f"restore {HORIZON}")
+    if (missing := r.first_missing([HORIZON], "missing contract: {rel}")) is not None:
+        yield missing
         return
     if not r.path(SCOPES).is_dir():
         yield r.file_finding(SCOPES, f"missing scopes dir: {SCOPES}", f"create {SCOPES}")
@@ -221,8 +221,8 @@ KEBAB = re.compile(r"[a-z0-9-]+")
 def check_bootstrap_hardcoded_paths(c: ContractView) -> Iterator[Finding]:
     """Checks that spine-init and spine-doctor contain none of the contract's prohibited host path literals (ops D347)."""
     r = repo(c)
-    if not r.path(BOOTSTRAP).is_file():
-        yield r.file_finding(BOOTSTRAP, f"missing contract: {BOOTSTRAP}", f"restore {BOOTSTRAP}")
+    if (missing := r.first_missing([BOOTSTRAP], "missing contract: {rel}")) is not None:
+        yield missing
         return
     for rel in (SPINE_INIT, SPINE_DOCTOR):
         if not (r.path(rel).is_file() and r.executable(rel)):
@@ -292,10 +292,9 @@ def _value(r: OpsRepo, rel: str, *keys: str) -> tuple[Any, list[Finding]]:
 
 def _spine_init_problems(r: OpsRepo) -> Iterator[Finding]:
     """Yield why `spine-init --dry-run` would exit non-zero (tools aside)."""
-    for rel in (BOOTSTRAP, TENANT):
-        if not r.path(rel).is_file():
-            yield r.file_finding(rel, f"spine-init: required file missing: {rel}", f"restore {rel}")
-            return
+    if (missing := r.first_missing((BOOTSTRAP, TENANT), "spine-init: required file missing: {rel}")) is not None:
+        yield missing
+        return
     name = ""
     if r.path(".environment.yaml").is_file():
         value, bad = _value(r, ".environment.yaml", "environment", "name")

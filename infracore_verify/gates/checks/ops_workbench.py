@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,34 @@ def _open_contract(c: ContractView, name: str) -> tuple[Contract | None, list[Fi
     return Contract(r, r.load(path), data), []
 
 
+CheckRun = Callable[[Contract, str, dict[Any, Any]], None]
+"""Runs one enabled check of a contract: (contract, check id, check), recording into the contract."""
+
+
+def _run_checks(
+    c: ContractView, name: str, runs: Mapping[str, CheckRun], otherwise: CheckRun | None = None
+) -> Iterator[Finding]:
+    """Open `ops/bindings/<name>`, run each enabled check by its id (`otherwise` for other ids) and yield the findings."""
+    contract, problems = _open_contract(c, name)
+    if contract is None:
+        yield from problems
+        return
+    for check_id, check in contract.enabled():
+        run = runs.get(check_id, otherwise)
+        if run is not None:
+            run(contract, check_id, check)
+    yield from contract.findings()
+
+
+def _governed(contract: Contract, rel: str, check_id: str, missing: str) -> str | None:
+    """Return the exception path `<rel>::<check_id>`; None when it is excepted or `rel` is empty (error `missing`)."""
+    if not rel:
+        contract.errors.append(missing)
+        return None
+    path = f"{rel}::{check_id}"
+    return None if path in contract.excepted else path
+
+
 @native_gate("D163", reads=())
 def check_workbench_ssh_attach(c: ContractView) -> Iterator[Finding]:
     """Checks the workbench SSH config and attach file against ssh.targets.yaml (ops D163)."""
@@ -361,39 +390,27 @@ def _ssh_parity(
 @native_gate("D164", reads=())
 def check_workbench_ssh_runtime(c: ContractView) -> Iterator[Finding]:
     """Checks that governed workbench runbooks hold no root@/ubuntu@/automation@ tokens (ops D164)."""
-    contract, problems = _open_contract(c, "workbench.ssh.runtime.surface.contract.yaml")
-    if contract is None:
-        yield from problems
-        return
-    for check_id, check in contract.enabled():
-        if check_id == "forbidden_runtime_userhost_tokens":
-            contract.scan(check_id, check)
-    yield from contract.findings()
+    yield from _run_checks(
+        c, "workbench.ssh.runtime.surface.contract.yaml", {"forbidden_runtime_userhost_tokens": Contract.scan}
+    )
 
 
 @native_gate("D165", reads=())
 def check_workbench_secrets_onboarding(c: ContractView) -> Iterator[Finding]:
     """Checks the workbench's secrets onboarding scripts and inventory for forbidden patterns and open issues (ops D165)."""
-    contract, problems = _open_contract(c, "workbench.secrets.onboarding.contract.yaml")
-    if contract is None:
-        yield from problems
-        return
-    for check_id, check in contract.enabled():
-        if check_id == "no_open_high_critical_inventory_issues":
-            _inventory(contract, check_id, check)
-        else:
-            contract.scan(check_id, check)
-    yield from contract.findings()
+    yield from _run_checks(
+        c,
+        "workbench.secrets.onboarding.contract.yaml",
+        {"no_open_high_critical_inventory_issues": _inventory},
+        otherwise=Contract.scan,
+    )
 
 
 def _inventory(contract: Contract, check_id: str, check: dict[Any, Any]) -> None:
     """Record open HIGH/CRITICAL issues of the workbench's secrets inventory."""
     rel = py_str(get(check, "inventory_file"))
-    if not rel:
-        contract.errors.append(f"check {check_id} missing inventory_file")
-        return
-    path = f"{rel}::{check_id}"
-    if path in contract.excepted:
+    path = _governed(contract, rel, check_id, f"check {check_id} missing inventory_file")
+    if path is None:
         return
     target = contract.workbench / rel
     if not target.is_file():
@@ -426,26 +443,21 @@ def _inventory(contract: Contract, check_id: str, check: dict[Any, Any]) -> None
 @native_gate("D166", reads=())
 def check_workbench_deploy_method(c: ContractView) -> Iterator[Finding]:
     """Checks that docker-host deploys use the canonical method and scripts run no direct docker lifecycle (ops D166)."""
-    contract, problems = _open_contract(c, "workbench.deploy.method.surface.contract.yaml")
-    if contract is None:
-        yield from problems
-        return
-    for check_id, check in contract.enabled():
-        if check_id == "docker_host_canonical_method_declared":
-            _deploy_method(contract, check_id, check)
-        elif check_id == "no_direct_docker_lifecycle_for_docker_host":
-            contract.scan(check_id, check, skip_comments=True)
-    yield from contract.findings()
+    yield from _run_checks(
+        c,
+        "workbench.deploy.method.surface.contract.yaml",
+        {
+            "docker_host_canonical_method_declared": _deploy_method,
+            "no_direct_docker_lifecycle_for_docker_host": partial(Contract.scan, skip_comments=True),
+        },
+    )
 
 
 def _deploy_method(contract: Contract, check_id: str, check: dict[Any, Any]) -> None:
     """Record whether deploy.method.contract declares only the required method for the target."""
     rel = py_str(get(contract.data, "deploy_method_contract"))
-    if not rel:
-        contract.errors.append("contract missing deploy_method_contract")
-        return
-    path = f"{rel}::{check_id}"
-    if path in contract.excepted:
+    path = _governed(contract, rel, check_id, "contract missing deploy_method_contract")
+    if path is None:
         return
     target_file = contract.r.path(rel)
     if not target_file.is_file():

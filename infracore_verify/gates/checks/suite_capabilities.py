@@ -46,9 +46,7 @@ def check_capability_extras(c: ContractView) -> Iterator[Finding]:
         if isinstance(entry, dict) and entry.get("plane") == "domain_external":
             for field in ("implementation_repo", "implementation_path"):
                 if not entry.get(field):
-                    yield caps_doc.finding(
-                        where, f"domain_external capability '{name}' has no {field}", f"set {field}"
-                    )
+                    yield caps_doc.finding(where, f"domain_external capability '{name}' has no {field}", f"set {field}")
     for name, entry in _entries(map_doc).items():
         if not isinstance(entry, dict):
             continue

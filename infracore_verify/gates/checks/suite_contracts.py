@@ -14,22 +14,12 @@ from typing import Any
 from infracore_verify.contracts.findings import Finding, did_you_mean, yaml_path
 from infracore_verify.contracts.loader import Document
 from infracore_verify.contracts.model import as_list
-from infracore_verify.contracts.sets import FILES
-from infracore_verify.gates.checks.base import ALL_CONTRACTS, ContractView, native_gate
+from infracore_verify.gates.checks.base import ContractView, native_gate
 
 SPEC_GAP_TYPES = ("stale-ssot", "missing-entry", "agent-behavior", "unclear-doc", "duplicate-truth", "runtime-bug")
 """The gap types the specification (and the ops repository's gap.schema.yaml) lists."""
 GAP_ID = re.compile(r"GAP-OP-[0-9]+")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _documents(c: ContractView) -> Iterator[Document]:
-    """Every contract of the set: the required ones, the optional ones present, and the environments."""
-    for name, (_, required) in FILES.items():
-        doc = c[name] if required else c.optional(name)
-        if doc is not None:
-            yield doc
-    yield from c.environments()
 
 
 def _repeats(doc: Document) -> Iterator[Finding]:
@@ -51,10 +41,12 @@ def _repeats(doc: Document) -> Iterator[Finding]:
             )
 
 
-@native_gate("D908", reads=ALL_CONTRACTS)
+@native_gate("D908", reads=())
 def check_repeated_keys(c: ContractView) -> Iterator[Finding]:
     """Checks that no contract defines a mapping key twice (an ops repository's files load with the last value)."""
-    for doc in _documents(c):
+    # Declares no reads on purpose: a contract that does not load is D900's finding, and must not fail this
+    # gate too; every file that parsed is searched (in the suite's own layout a repeated key fails the load).
+    for doc in c.contracts.documents():
         yield from _repeats(doc)
 
 
@@ -84,9 +76,7 @@ def check_gap_style(c: ContractView) -> Iterator[Finding]:
         found = gap.get("discovered_at")
         if found in (None, ""):
             hint = f" (created_at says {gap['created_at']})" if gap.get("created_at") else ""
-            yield doc.finding(
-                where, f"gap '{gap_id}' has no discovered_at", f"add discovered_at: YYYY-MM-DD{hint}"
-            )
+            yield doc.finding(where, f"gap '{gap_id}' has no discovered_at", f"add discovered_at: YYYY-MM-DD{hint}")
         elif not DATE.match(str(found)):
             yield doc.finding(
                 (*where, "discovered_at"),
