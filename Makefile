@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: verify test lint clean report mutate bench bench-short
+.PHONY: verify test lint clean report mutate mutate-all bench bench-short
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,12 +62,17 @@ bench-short: $(VENV)/.installed
 	$(BIN)/python bench/bench_ops.py --short
 	$(BIN)/python bench/bench_ledger.py --short
 
-# Mutation testing (issue 8): mutmut on the module and tests named in pyproject's [tool.mutmut]; outside
-# .ci/run (minutes per module on 2 cores). Results: `make mutate`, then see bench/MUTATION.md.
-MUTMUT_ENV := PYTHONPATH=$(CURDIR)/mutants:$(CURDIR)/tools/mutmut PYTEST_PLUGINS=mutmut_bridge MUTMUT_BRIDGE_ROOT=$(CURDIR)
+# Mutation testing (issue 8): mutmut 3.8.1 on one module with its chosen tests, outside .ci/run (minutes per
+# module on 2 cores). `make mutate PLAN=redact` runs a plan of tools/mutmut/plans.toml; `make mutate
+# MODULE=infracore_verify/x.py TESTS="tests/test_x.py"` any module; `make mutate` lists the plans; TAG=before
+# names the record (tools/mutmut/results/<plan>-<tag>.txt). `make mutate-all` runs every plan. See bench/MUTATION.md.
+MUTMUT_RUN = $(BIN)/python tools/mutmut/run.py
 
 mutate: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet mutmut==3.8.1
-	rm -rf mutants && mkdir mutants
-	$(MUTMUT_ENV) $(BIN)/mutmut run
-	$(MUTMUT_ENV) $(BIN)/mutmut results
+	$(MUTMUT_RUN) $(if $(PLAN),$(PLAN),$(if $(MODULE),$(foreach m,$(MODULE),--module $(m)) --tests $(TESTS),--list)) \
+		$(foreach o,$(ONLY),--only '$(o)') $(if $(TAG),--tag $(TAG))
+
+mutate-all: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet mutmut==3.8.1
+	for plan in $$($(MUTMUT_RUN) --names); do $(MUTMUT_RUN) $$plan $(if $(TAG),--tag $(TAG)) || exit 1; done

@@ -1,0 +1,169 @@
+"""HTTP-layer cases that kill mutmut's survivors (issue 8, item 4): 429/Retry-After, the Cloudflare fallback.
+
+Against a real pytest-httpserver on 127.0.0.1; waits are recorded through the injected sleep, never timed.
+See bench/MUTATION.md for the mutants each test answers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from infracore_verify.clients.http import ApiClient, Limits, parse_retry_after
+from infracore_verify.redact import MASK
+from tests.conftest import base
+from tests.test_clients import EMAIL, FAST, KEY, TOKEN, cf
+
+pytestmark = pytest.mark.timeout(20)
+
+OK = {"success": True, "errors": [], "messages": [], "result": []}
+REFUSED = {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}], "messages": []}
+LIMITED = {"success": False, "errors": [{"code": 971, "message": "rate limited"}], "messages": []}
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+GLOBAL = {"X-Auth-Email": EMAIL, "X-Auth-Key": KEY}
+HALF_SECOND = Limits(
+    connect_timeout=1.0,
+    read_timeout=2.0,
+    max_attempts=5,
+    retry_after_clamp=(0.01, 5.0),
+    backoff_base=0.01,
+    backoff_max=0.02,
+    max_total_wait=1.0,
+)
+
+
+def test_max_attempts_reaches_the_token_the_global_and_the_fallback_request(httpserver: HTTPServer) -> None:
+    """A request's own max_attempts bounds each auth mode's attempt loop, the fallback's too."""
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_json(LIMITED, status=429)
+    waits: list[float] = []
+    token = cf(httpserver, sleep=waits.append).request("GET", "/zones", max_attempts=1)
+    assert (token.failure_class, token.attempts, token.mode) == ("rate_limited", 1, "token")
+
+    httpserver.clear()
+    httpserver.expect_request("/zones", headers=GLOBAL).respond_with_json(LIMITED, status=429)
+    only_global = cf(httpserver, sleep=waits.append, api_token=None).request("GET", "/zones", max_attempts=1)
+    assert (only_global.failure_class, only_global.attempts, only_global.mode) == ("rate_limited", 1, "global")
+
+    httpserver.clear()
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_json(REFUSED, status=401)
+    httpserver.expect_request("/zones", headers=GLOBAL).respond_with_json(LIMITED, status=429)
+    fallback = cf(httpserver, sleep=waits.append).request("GET", "/zones", max_attempts=1)
+    assert (fallback.failure_class, fallback.attempts, fallback.fallback_used) == ("rate_limited", 2, True)
+    assert waits == []
+
+
+def test_params_and_body_reach_the_global_key_requests(httpserver: HTTPServer) -> None:
+    """Query parameters go with the fallback read and with a global-only request; a global-only POST keeps its body."""
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_json(REFUSED, status=403)
+    httpserver.expect_request("/zones", headers=GLOBAL, query_string="page=2").respond_with_json(OK)
+    fallback = cf(httpserver).request("GET", "/zones", params={"page": 2})
+    assert (fallback.failure_class, fallback.mode, fallback.fallback_used) == (None, "global", True)
+
+    only_global = cf(httpserver, api_token=None).request("GET", "/zones", params={"page": 2})
+    assert (only_global.failure_class, only_global.mode) == (None, "global")
+
+    httpserver.expect_request(
+        "/zones", method="POST", headers=GLOBAL, json={"name": "example.invalid"}
+    ).respond_with_json(OK)
+    created = cf(httpserver, api_token=None).request("POST", "/zones", json={"name": "example.invalid"})
+    assert (created.status, created.failure_class) == (200, None)
+
+
+def test_fallback_result_sums_the_waits_of_both_modes(httpserver: HTTPServer) -> None:
+    """After the fallback, `waited` is the sum of every requested wait (Retry-After clamped), not a difference."""
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_json(REFUSED, status=401)
+    httpserver.expect_oneshot_request("/zones", headers=GLOBAL).respond_with_json(
+        LIMITED, status=429, headers={"Retry-After": "0.03"}
+    )
+    httpserver.expect_request("/zones", headers=GLOBAL).respond_with_json(OK)
+    waits: list[float] = []
+    result = cf(httpserver, sleep=waits.append).request("GET", "/zones")
+    assert (result.failure_class, result.attempts, result.fallback_used) == (None, 3, True)
+    assert waits == [0.03]
+    assert result.waits == [0.03]
+    assert result.waited == pytest.approx(0.03)
+
+
+def test_token_with_half_a_global_key_never_falls_back(httpserver: HTTPServer) -> None:
+    """An email without a key (or a key without an email) is no Global API Key: a refused token is the answer."""
+    httpserver.expect_request("/zones").respond_with_json(REFUSED, status=401)
+    halves: list[dict[str, Any]] = [{"api_key": None}, {"api_email": None}]
+    for creds in halves:
+        result = cf(httpserver, FAST, **creds).request("GET", "/zones")
+        assert (result.failure_class, result.attempts, result.fallback_used, result.mode) == (
+            "token_invalid",
+            1,
+            False,
+            "token",
+        )
+        assert any("no Global API Key configured" in w for w in result.warnings)
+
+
+def test_retry_budget_allows_waits_that_add_up_to_it_exactly(httpserver: HTTPServer) -> None:
+    """Waits of 0.5 s against max_total_wait 1.0: two waits fit exactly, the third would not; the warning says so."""
+    httpserver.expect_request("/zones").respond_with_json(LIMITED, status=429, headers={"Retry-After": "0.5"})
+    waits: list[float] = []
+    result = cf(httpserver, HALF_SECOND, sleep=waits.append).request("GET", "/zones")
+    assert (result.failure_class, result.attempts, waits) == ("rate_limited", 3, [0.5, 0.5])
+    assert result.warnings == ["retries stopped after 3 of 5 attempts: the next wait would exceed max_total_wait=1s"]
+
+
+def test_no_budget_warning_when_the_attempts_ran_out(httpserver: HTTPServer) -> None:
+    """Using up max_attempts is not the wait budget stopping retries: no warning claims it was."""
+    httpserver.expect_request("/zones").respond_with_json(LIMITED, status=429, headers={"Retry-After": "0.02"})
+    waits: list[float] = []
+    result = cf(httpserver, sleep=waits.append).request("GET", "/zones", max_attempts=2)
+    assert (result.failure_class, result.attempts, waits, result.warnings) == ("rate_limited", 2, [0.02], [])
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        pytest.param("Sun, 06 Dec 2026 05:00:30 -0000", 30.0, id="no-zone-is-utc"),
+        pytest.param("Sun, 06 Dec 2026 06:00:30 +0100", 30.0, id="offset"),
+        pytest.param("Sun, 06 Dec 2026 05:00:30 GMT", 30.0, id="gmt"),
+    ],
+)
+def test_retry_after_http_dates_in_any_zone(header: str, seconds: float) -> None:
+    """An HTTP-date Retry-After is read in its own zone; a date without one is UTC."""
+    now = datetime(2026, 12, 6, 5, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now=lambda: now) == seconds
+
+
+def test_a_300_is_a_failure_with_its_detail(httpserver: HTTPServer) -> None:
+    """3xx is outside 2xx: a 300 is http_300 (never a success or a parse error), with the server's message."""
+    httpserver.expect_request("/text").respond_with_data("see the other one", status=300, content_type="text/plain")
+    httpserver.expect_request("/json").respond_with_json({"message": "moved"}, status=300)
+    client = ApiClient("test", base(httpserver), FAST)
+    text = client.send("GET", "/text")
+    assert (text.status, text.failure_class, text.attempts) == (300, "http_300", 1)
+    data = client.send("GET", "/json")
+    assert (data.failure_class, data.detail) == ("http_300", "moved")
+
+
+def test_send_defaults_headers_mode_and_text_bodies(httpserver: HTTPServer) -> None:
+    """Every request asks for JSON; a send without auth says mode none; expect_json=False keeps a text body."""
+    httpserver.expect_request("/alive", headers={"Accept": "application/json"}).respond_with_data(
+        "ok", content_type="text/plain"
+    )
+    client = ApiClient("test", base(httpserver), FAST)
+    result = client.send("GET", "/alive", expect_json=False)
+    assert (result.status, result.failure_class, result.mode, result.body) == (200, None, "none", "ok")
+
+
+def test_shown_keys_limit_what_the_recorded_exchange_keeps_readable(httpserver: HTTPServer) -> None:
+    """With show_request/show_response, every other body value is masked in the exchange; json and form bodies alike."""
+    httpserver.expect_request("/login").respond_with_json(
+        {"access_token": "opaque-abc", "session": "opaque-def", "expires_in": 3600}
+    )
+    client = ApiClient("test", base(httpserver), FAST)
+    sent: dict[str, Any] = {"username": "fake-user", "passphrase": "opaque-xyz"}
+    result = client.send("POST", "/login", json=sent, show_request=["username"], show_response=["expires_in"])
+    [exchange] = result.exchanges
+    assert exchange.request_body == {"username": "fake-user", "passphrase": MASK}
+    assert exchange.response_body == {"access_token": MASK, "session": MASK, "expires_in": 3600}
+    form = client.send("POST", "/login", data=sent, show_request=["username"], show_response=["expires_in"])
+    assert form.exchanges[0].request_body == {"username": "fake-user", "passphrase": MASK}

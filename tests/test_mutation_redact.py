@@ -1,0 +1,164 @@
+"""Redactor cases that kill mutmut's survivors (issue 8, item 4); see bench/MUTATION.md.
+
+Each test uses its own `Redactor` (never the process-wide one) and fake secret values, and states what is
+masked: the text, headers, JSON-like data, log records, exceptions and files below a directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infracore_verify.redact import MASK, Redactor, install_log_masking, mask_exception, scrub_tree
+
+SECRET = "FAKE-mut-secret-7d1c"
+OTHER = "FAKE-mut-other-42ab"
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    """A private redactor that knows SECRET (label `token`)."""
+    r = Redactor()
+    r.register(SECRET, "token")
+    return r
+
+
+@pytest.fixture
+def plain_log_records() -> Iterator[None]:
+    """Start from logging's own record factory and put back whatever was installed before."""
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logging.LogRecord)
+    yield
+    logging.setLogRecordFactory(previous)
+
+
+class _Keep(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_the_default_label_is_secret() -> None:
+    """A value registered without a label is masked as `[REDACTED:secret]`."""
+    r = Redactor()
+    r.register(SECRET)
+    assert r.mask(f"a {SECRET} b") == "a [REDACTED:secret] b"
+
+
+def test_a_secret_containing_another_is_masked_whole() -> None:
+    """Longest first: a registered value that starts with a shorter registered one leaves no tail behind."""
+    r = Redactor()
+    r.register("FAKE-short", "short")
+    r.register("FAKE-short-and-longer", "long")
+    assert r.mask("x FAKE-short-and-longer y FAKE-short z") == "x [REDACTED:long] y [REDACTED:short] z"
+    r2 = Redactor()
+    r2.register("FAKE-short-and-longer", "long")
+    r2.register("FAKE-short", "short")
+    assert r2.mask("FAKE-short-and-longer") == "[REDACTED:long]"
+
+
+def test_contains_secret(redactor: Redactor) -> None:
+    """True only for text that holds a registered value; an empty registry finds nothing and never fails."""
+    assert redactor.contains_secret(f"x{SECRET}x") is True
+    assert redactor.contains_secret("nothing here") is False
+    assert redactor.contains_secret("") is False
+    assert Redactor().contains_secret(f"x{SECRET}x") is False
+
+
+def test_forget_all_stops_masking(redactor: Redactor) -> None:
+    """After forget_all, text passes unchanged and nothing counts as a secret."""
+    redactor.forget_all()
+    assert redactor.mask(f"a {SECRET}") == f"a {SECRET}"
+    assert redactor.contains_secret(SECRET) is False
+    assert SECRET not in redactor.values()
+
+
+def test_mask_headers_takes_pairs_as_well_as_a_mapping(redactor: Redactor) -> None:
+    """Auth headers are masked whatever their value, others are scrubbed, from a mapping or from pairs."""
+    pairs = [("Authorization", "Bearer abcdef"), ("X-Trace", f"id {SECRET}"), ("Accept", "text/plain")]
+    expected = {"Authorization": MASK, "X-Trace": "id [REDACTED:token]", "Accept": "text/plain"}
+    assert redactor.mask_headers(pairs) == expected
+    assert redactor.mask_headers(dict(pairs)) == expected
+
+
+def test_mask_data_masks_sensitive_fields_and_header_names_but_not_empty_values(redactor: Redactor) -> None:
+    """Secret-looking fields and header-named fields (any case) are masked; empty and null values stay."""
+    data = {
+        "password": "",
+        "token": None,
+        "X-Api-Key": "abc123",
+        "X-Auth-Email": "ops@example.invalid",
+        "items": [{"Cookie": "c=1"}, f"note {SECRET}"],
+        "count": 3,
+    }
+    assert redactor.mask_data(data) == {
+        "password": "",
+        "token": None,
+        "X-Api-Key": MASK,
+        "X-Auth-Email": MASK,
+        "items": [{"Cookie": MASK}, "note [REDACTED:token]"],
+        "count": 3,
+    }
+
+
+def test_mask_exception_masks_msg_and_string_args(redactor: Redactor) -> None:
+    """pytest.fail's `msg` and every string argument are masked; other arguments are kept as they are."""
+    failed = pytest.fail.Exception(f"login with {SECRET} failed")
+    mask_exception(failed, redactor)
+    assert failed.msg == "login with [REDACTED:token] failed"
+    assert SECRET not in str(failed)
+    plain = ValueError(f"bad {SECRET}", 42, None)
+    mask_exception(plain, redactor)
+    assert plain.args == ("bad [REDACTED:token]", 42, None)
+
+
+def test_log_masking_masks_records_and_installs_once(redactor: Redactor, plain_log_records: None) -> None:
+    """Once installed, a log record's message is masked before any handler sees it; a second install is a no-op."""
+    install_log_masking(redactor)
+    factory = logging.getLogRecordFactory()
+    install_log_masking(redactor)
+    assert logging.getLogRecordFactory() is factory
+    log = logging.getLogger("infracore-verify-test-mutation-redact")
+    keep = _Keep()
+    log.addHandler(keep)
+    try:
+        log.warning("token %s refused", SECRET)
+        log.warning("nothing secret %s", 7)
+    finally:
+        log.removeHandler(keep)
+    assert [r.getMessage() for r in keep.records] == ["token [REDACTED:token] refused", "nothing secret 7"]
+    keyworded = factory(
+        name="n", level=logging.INFO, pathname="p.py", lineno=1, msg="k %s", args=(SECRET,), exc_info=None
+    )
+    assert keyworded.getMessage() == "k [REDACTED:token]"
+
+
+def test_scrub_tree_masks_every_file_below_and_counts_them(redactor: Redactor, tmp_path: Path) -> None:
+    """Files in nested directories are scrubbed; bytes that are not UTF-8 survive; the count is the files changed."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b").mkdir()
+    (tmp_path / "a" / "b" / "deep.json").write_text(f'{{"t": "{SECRET}"}}', encoding="utf-8")
+    (tmp_path / "a" / "clean.txt").write_text("nothing", encoding="utf-8")
+    (tmp_path / "z.bin").write_bytes(b"\xff\xfe " + SECRET.encode() + b" \x80end")
+    assert scrub_tree(tmp_path, redactor) == 2
+    assert (tmp_path / "a" / "b" / "deep.json").read_text(encoding="utf-8") == '{"t": "[REDACTED:token]"}'
+    assert (tmp_path / "z.bin").read_bytes() == b"\xff\xfe [REDACTED:token] \x80end"
+    assert (tmp_path / "a" / "clean.txt").read_text(encoding="utf-8") == "nothing"
+
+
+def test_scrub_tree_without_secrets_or_directory_changes_nothing(tmp_path: Path) -> None:
+    """No registered value, or no directory: zero files changed."""
+    (tmp_path / "f.txt").write_text(f"x {SECRET}", encoding="utf-8")
+    assert scrub_tree(tmp_path, Redactor()) == 0
+    assert (tmp_path / "f.txt").read_text(encoding="utf-8") == f"x {SECRET}"
+    r = Redactor()
+    r.register(OTHER)
+    assert scrub_tree(tmp_path / "missing", r) == 0
