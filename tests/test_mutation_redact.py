@@ -142,15 +142,16 @@ def test_log_masking_masks_records_and_installs_once(redactor: Redactor, plain_l
 
 
 def test_scrub_tree_masks_every_file_below_and_counts_them(redactor: Redactor, tmp_path: Path) -> None:
-    """Files in nested directories are scrubbed; bytes that are not UTF-8 survive; the count is the files changed."""
+    """Files in nested directories are scrubbed; a binary file is left alone (issue 9, item 6); the count is the
+    files changed."""
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "b").mkdir()
     (tmp_path / "a" / "b" / "deep.json").write_text(f'{{"t": "{SECRET}"}}', encoding="utf-8")
     (tmp_path / "a" / "clean.txt").write_text("nothing", encoding="utf-8")
     (tmp_path / "z.bin").write_bytes(b"\xff\xfe " + SECRET.encode() + b" \x80end")
-    assert scrub_tree(tmp_path, redactor) == 2
+    assert scrub_tree(tmp_path, redactor) == 1
     assert (tmp_path / "a" / "b" / "deep.json").read_text(encoding="utf-8") == '{"t": "[REDACTED:token]"}'
-    assert (tmp_path / "z.bin").read_bytes() == b"\xff\xfe [REDACTED:token] \x80end"
+    assert (tmp_path / "z.bin").read_bytes() == b"\xff\xfe " + SECRET.encode() + b" \x80end"
     assert (tmp_path / "a" / "clean.txt").read_text(encoding="utf-8") == "nothing"
 
 
