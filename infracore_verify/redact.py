@@ -216,11 +216,19 @@ class Redactor:
 
     def _compile(self) -> re.Pattern[str]:
         """Build the one alternation: every literal form, and each value percent-encoded in any mixture."""
-        pieces = [(len(form), re.escape(form)) for form in self._forms]
-        # A URL may carry a value partly decoded (an IRI, lowercase hex, `+` for a space): one piece per value.
-        pieces += [(len(v), _percent_pattern(v)) for v in self._labels if quote(v, safe="") != v]
-        # Longest first, so a secret that contains another is masked whole.
-        return re.compile("|".join(piece for _, piece in sorted(pieces, key=lambda p: p[0], reverse=True)))
+        # Each piece is ranked by the longest text it can match, then by its value's length: an alternation
+        # takes the first piece that matches, so a secret that contains another is masked whole even when a
+        # shorter secret's encoded form is as long as the longer secret's text.
+        rank: dict[str, tuple[int, int]] = {}
+        for value in self._labels:
+            for form in encoded_forms(value):
+                piece = re.escape(form)
+                rank[piece] = max(rank.get(piece, (0, 0)), (len(form), len(value)))
+            if quote(value, safe="") != value:
+                # A URL may carry a value partly decoded (an IRI, lowercase hex, `+` for a space); its fully
+                # quoted form is the longest text that piece matches.
+                rank[_percent_pattern(value)] = (len(quote(value, safe="")), len(value))
+        return re.compile("|".join(sorted(rank, key=lambda piece: rank[piece], reverse=True)))
 
     def _add(self, value: str, label: str) -> bool:
         if len(value) < MIN_SECRET_LENGTH or value in self._labels:

@@ -7,12 +7,25 @@ masked: the text, headers, JSON-like data, log records, exceptions and files bel
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from infracore_verify.redact import MASK, Redactor, install_log_masking, mask_exception, scrub_tree
+from infracore_verify.redact import (
+    MASK,
+    MTIME_SLACK_NS,
+    HiddenEnviron,
+    Redactor,
+    TreeSnapshot,
+    child_environ,
+    install_log_masking,
+    mask_exception,
+    mask_record,
+    rewrite_masked,
+    scrub_tree,
+)
 
 SECRET = "FAKE-mut-secret-7d1c"
 OTHER = "FAKE-mut-other-42ab"
@@ -163,3 +176,96 @@ def test_scrub_tree_without_secrets_or_directory_changes_nothing(tmp_path: Path)
     r = Redactor()
     r.register(OTHER)
     assert scrub_tree(tmp_path / "missing", r) == 0
+
+
+def test_scrub_tree_counts_every_changed_file(redactor: Redactor, tmp_path: Path) -> None:
+    """Two files changed: the count is 2."""
+    (tmp_path / "a.txt").write_text(f"x {SECRET}", encoding="utf-8")
+    (tmp_path / "b.txt").write_text(f"y {SECRET}", encoding="utf-8")
+    assert scrub_tree(tmp_path, redactor) == 2
+
+
+def test_scrub_tree_rewrites_a_new_file_exactly_at_the_slack_boundary(redactor: Redactor, tmp_path: Path) -> None:
+    """A file not in the snapshot whose mtime is exactly `started - slack` counts as written by this run."""
+    snapshot = TreeSnapshot(started_ns=10 * MTIME_SLACK_NS, before=frozenset())
+    edge = tmp_path / "edge.txt"
+    edge.write_text(SECRET, encoding="utf-8")
+    os.utime(edge, ns=(snapshot.started_ns - MTIME_SLACK_NS,) * 2)
+    older = tmp_path / "older.txt"
+    older.write_text(SECRET, encoding="utf-8")
+    os.utime(older, ns=(snapshot.started_ns - MTIME_SLACK_NS - 1,) * 2)
+    assert scrub_tree(tmp_path, redactor, since=snapshot) == 1
+    assert edge.read_text(encoding="utf-8") == "[REDACTED:token]"
+    assert older.read_text(encoding="utf-8") == SECRET
+
+
+def test_scrub_tree_never_walks_a_symlinked_root(redactor: Redactor, tmp_path: Path) -> None:
+    """A root that is a symlink to a folder is not followed: the folder's files stay as they are."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "f.txt").write_text(SECRET, encoding="utf-8")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    assert scrub_tree(tmp_path / "link", redactor) == 0
+    assert (real / "f.txt").read_text(encoding="utf-8") == SECRET
+
+
+def test_scrub_tree_goes_on_after_a_file_vanishes(
+    redactor: Redactor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file deleted between the listing and its stat is skipped; the folder's other files are scrubbed."""
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / name).write_text(SECRET, encoding="utf-8")
+    real_lstat = Path.lstat
+    vanished: list[Path] = []
+
+    def lstat(self: Path) -> os.stat_result:
+        if not vanished and self.suffix == ".txt":
+            vanished.append(self)
+            raise FileNotFoundError(self)
+        return real_lstat(self)
+
+    monkeypatch.setattr(Path, "lstat", lstat)
+    assert scrub_tree(tmp_path, redactor) == 2
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.read_text(encoding="utf-8") == SECRET) == [vanished[0].name]
+
+
+def test_rewrite_masked_never_writes_through_a_symlink(redactor: Redactor, tmp_path: Path) -> None:
+    """A symlink to a single-linked text file is refused; the target keeps its content."""
+    target = tmp_path / "operator.env"
+    target.write_text(f"TOKEN={SECRET}\n", encoding="utf-8")
+    (tmp_path / "link.env").symlink_to(target)
+    assert rewrite_masked(tmp_path / "link.env", redactor) is False
+    assert target.read_text(encoding="utf-8") == f"TOKEN={SECRET}\n"
+
+
+def test_rewrite_masked_leaves_a_file_with_nul_bytes_alone(redactor: Redactor, tmp_path: Path) -> None:
+    """A file holding NUL bytes is binary even when it decodes as UTF-8: never rewritten."""
+    blob = b"\0\0head " + SECRET.encode() + b" tail\0"
+    path = tmp_path / "blob.dat"
+    path.write_bytes(blob)
+    assert rewrite_masked(path, redactor) is False
+    assert path.read_bytes() == blob
+
+
+def test_mask_record_masks_the_stack_and_keeps_it(redactor: Redactor) -> None:
+    """A record's stack text is masked, not dropped."""
+    record = logging.LogRecord("n", logging.INFO, "p.py", 1, "m", None, None, sinfo=f"Stack:\n  f({SECRET})")
+    mask_record(record, redactor)
+    assert record.stack_info == "Stack:\n  f([REDACTED:token])"
+
+
+def test_hidden_environ_length_and_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`len` counts own and inherited names once each; the repr names the suite's variables, sorted, and
+    whether the environment is inherited, never a value."""
+    monkeypatch.setenv("IV_MUT_SHARED", "FAKE-inherited")
+    env = HiddenEnviron({"IV_MUT_SHARED": "FAKE-own", "IV_MUT_B": "FAKE-b", "IV_MUT_A": "FAKE-a"})
+    assert len(env) == len(set(os.environ) | set(env)) == len(list(env))
+    assert (
+        repr(env)
+        == "HiddenEnviron(set: [IV_MUT_A, IV_MUT_B, IV_MUT_SHARED] + the inherited environment; values hidden)"
+    )
+    alone = HiddenEnviron({"IV_MUT_A": "FAKE-a"}, inherit=False)
+    assert len(alone) == 1
+    assert repr(alone) == "HiddenEnviron(set: [IV_MUT_A]; values hidden)"
+    assert child_environ(None) is None
