@@ -17,7 +17,13 @@ import yaml
 
 from infracore_verify.contracts.sets import SUITE_ROOT
 from infracore_verify.sandbox import Sandbox
+from infracore_verify.smoke.context import Slo
 from tests.conftest import PROJECT_CONFTEST
+
+UNTIMED_SLO = Slo(warn=3600.0, incident=3600.0)
+"""An SLO no local call crosses: for tests of what a probe checks, whose exact warnings must not depend on how
+busy the machine is (a call over 3 s on a loaded CI machine would add a latency warning). The latency rules
+themselves are tested with an injected clock in tests/test_slo_deadline.py."""
 
 LAYERS = ("gates", "smoke", "recovery")
 """The suite's test layers, each a folder with one `test_<layer>.py`."""

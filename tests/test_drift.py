@@ -31,8 +31,9 @@ from infracore_verify.redact import REDACTOR, Redactor
 from infracore_verify.sandbox import IngressRuleSeed, Sandbox, SandboxSeed, parse_fault_spec
 from infracore_verify.smoke.capture import capture, dump_baseline, load_baseline, write_baseline
 from infracore_verify.smoke.drift import Change, DriftContractError, DriftMatrix, Expected, drift_matrix, write_report
-from infracore_verify.smoke.probes import ProbeContext, ProbeSetupError, Slo, run_probe
+from infracore_verify.smoke.probes import ProbeContext, ProbeSetupError, run_probe
 from tests.conftest import PROJECT_CONFTEST
+from tests.projects import UNTIMED_SLO
 
 TUNNEL_ID = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 NEW_TUNNEL_ID = "0f0e0d0c-0b0a-4909-8807-060504030201"
@@ -503,7 +504,7 @@ def probe_outcome(seed: SandboxSeed, settings: dict[str, Any], *faults: str) -> 
     """Runs the infra.core.drift probe on a sandbox with `seed`, as the smoke runner would."""
     with live(seed, *faults) as (_, clients, base):
         ctx = ProbeContext(clients, bundled().doc("inventory").data, {**base, **settings})
-        return run_probe("infra.core.drift", "infra.core.drift", "cloudflare", ctx, Slo())
+        return run_probe("infra.core.drift", "infra.core.drift", "cloudflare", ctx, UNTIMED_SLO)
 
 
 def test_probe_passes_on_the_sandbox_and_keeps_the_matrix() -> None:

@@ -19,8 +19,9 @@ from infracore_verify.clients.cloudflare import CloudflareClient
 from infracore_verify.clients.http import Limits
 from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, SUITE_ROOT, Contracts
 from infracore_verify.sandbox import Sandbox, SandboxSeed, parse_fault_spec
-from infracore_verify.smoke.probes import ProbeContext, ProbeOutcome, Slo, run_probe
+from infracore_verify.smoke.probes import ProbeContext, ProbeOutcome, run_probe
 from tests.conftest import PROJECT_CONFTEST, ContractEditor
+from tests.projects import UNTIMED_SLO
 
 TUNNEL_ID = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 EXAMPLE_COM = "1a2b3c4d5e6f708192a3b4c5d6e7f801"
@@ -41,7 +42,7 @@ def run(sb: Sandbox, probe_id: str, *faults: str, settings: dict[str, Any] | Non
     inventory = Contracts.open(BUNDLED_CONTRACTS).doc("inventory").data
     try:
         ctx = ProbeContext(lambda system: client, inventory, settings or {})
-        return run_probe(probe_id, probe_id, "cloudflare", ctx, Slo())
+        return run_probe(probe_id, probe_id, "cloudflare", ctx, UNTIMED_SLO)
     finally:
         client.close()
 

@@ -24,7 +24,8 @@ from infracore_verify.contracts.sets import BUNDLED_CONTRACTS, Contracts
 from infracore_verify.contracts.verdict import Verdict
 from infracore_verify.sandbox import Sandbox, SandboxSeed, parse_fault_spec
 from infracore_verify.sandbox.authentik import OUTDATED_OUTPOST_VERSION
-from infracore_verify.smoke.probes import ProbeContext, ProbeOutcome, Slo, run_probe
+from infracore_verify.smoke.probes import ProbeContext, ProbeOutcome, run_probe
+from tests.projects import UNTIMED_SLO
 
 LIMITS = Limits(max_attempts=1, max_total_wait=0.0, read_timeout=5.0)
 
@@ -56,7 +57,7 @@ def clients_for(box: Sandbox, **overrides: Any) -> Callable[[str], Any]:
 
 def probe(probe_id: str, clients: Callable[[str], Any], settings: dict[str, Any] | None = None) -> ProbeOutcome:
     """Runs one probe implementation with the given clients."""
-    return run_probe(probe_id, probe_id, probe_id.split(".")[0], ProbeContext(clients, {}, settings), Slo())
+    return run_probe(probe_id, probe_id, probe_id.split(".")[0], ProbeContext(clients, {}, settings), UNTIMED_SLO)
 
 
 # -- authentik ----------------------------------------------------------------------------------------------
