@@ -141,7 +141,7 @@ def test_a_missing_host_is_not_run_and_uses_no_attempt(
     suite: pytest.Pytester, lab_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reports not_run when the action's target host is not in the environment file."""
-    host = {"address": "10.0.0.9", "transport": "local", "stacks_dir": "/srv"}
+    host = {"address": "127.0.0.1", "transport": "local", "stacks_dir": "/srv"}
     write_lab(suite, lab_sandbox, monkeypatch, host, LAB_RECOVERY)
 
     def other_target(data: Any) -> None:
