@@ -196,6 +196,8 @@ class Redactor:
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}
         self._forms: dict[str, str] = {}
+        self._longest_value: dict[str, int] = {}
+        """Per form: the length of the longest registered value it encodes (the tie-break of `_compile`)."""
         self._pattern: re.Pattern[str] | None = None
         self._stale = False
         self._lock = threading.Lock()
@@ -220,10 +222,9 @@ class Redactor:
         # takes the first piece that matches, so a secret that contains another is masked whole even when a
         # shorter secret's encoded form is as long as the longer secret's text.
         rank: dict[str, tuple[int, int]] = {}
+        for form, value_length in self._longest_value.items():
+            rank[re.escape(form)] = (len(form), value_length)
         for value in self._labels:
-            for form in encoded_forms(value):
-                piece = re.escape(form)
-                rank[piece] = max(rank.get(piece, (0, 0)), (len(form), len(value)))
             if quote(value, safe="") != value:
                 # A URL may carry a value partly decoded (an IRI, lowercase hex, `+` for a space); its fully
                 # quoted form is the longest text that piece matches.
@@ -236,6 +237,7 @@ class Redactor:
         self._labels[value] = label
         for form in encoded_forms(value):
             self._forms.setdefault(form, label)
+            self._longest_value[form] = max(self._longest_value.get(form, 0), len(value))
         return True
 
     def values(self) -> list[str]:
@@ -253,6 +255,7 @@ class Redactor:
         with self._lock:
             self._labels.clear()
             self._forms.clear()
+            self._longest_value.clear()
             self._pattern = None
             self._stale = False
 
