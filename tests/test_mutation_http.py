@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from infracore_verify.clients.cloudflare import _second_answer
 from infracore_verify.clients.http import ApiClient, Limits, parse_retry_after
+from infracore_verify.clients.results import ApiError, ApiResult, Exchange
 from infracore_verify.redact import MASK
 from tests.conftest import base
 from tests.test_clients import EMAIL, FAST, KEY, TOKEN, cf
@@ -167,3 +169,88 @@ def test_shown_keys_limit_what_the_recorded_exchange_keeps_readable(httpserver: 
     assert exchange.response_body == {"access_token": MASK, "session": MASK, "expires_in": 3600}
     form = client.send("POST", "/login", data=sent, show_request=["username"], show_response=["expires_in"])
     assert form.exchanges[0].request_body == {"username": "fake-user", "passphrase": MASK}
+
+
+def test_a_failed_fallback_read_reports_the_system_and_the_global_requests_detail(httpserver: HTTPServer) -> None:
+    """When the Global API Key read fails too, its server message is the answer's detail, under the system's name."""
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_json(REFUSED, status=403)
+    denied = {"success": False, "errors": [{"code": 9103, "message": "Unknown X-Auth-Key"}], "messages": []}
+    httpserver.expect_request("/zones", headers=GLOBAL).respond_with_json(denied, status=403)
+    result = cf(httpserver).request("GET", "/zones")
+    assert (result.system, result.failure_class, result.mode, result.fallback_used) == (
+        "cloudflare",
+        "token_invalid",
+        "global",
+        True,
+    )
+    assert result.detail is not None
+    assert "Unknown X-Auth-Key" in result.detail
+    assert "Authentication error" not in result.detail
+    with pytest.raises(ApiError) as raised:
+        result.raise_for_failure()
+    assert str(raised.value).startswith("cloudflare: GET /zones -> 403 token_invalid after 2 attempts")
+    assert str(raised.value).endswith(result.detail)
+
+
+def test_a_token_refused_without_a_message_is_named_by_its_status_alone(httpserver: HTTPServer) -> None:
+    """A 401 with no body gives the warning "API token refused with 401 on GET /zones; ..." with nothing appended."""
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_data("", status=401)
+    httpserver.expect_request("/zones", headers=GLOBAL).respond_with_json(OK)
+    result = cf(httpserver).request("GET", "/zones")
+    assert (result.failure_class, result.fallback_used) == (None, True)
+    assert result.warnings == [
+        "API token refused with 401 on GET /zones; fell back to the Global API Key (read-only fallback)"
+    ]
+
+
+def test_a_read_with_a_body_sends_the_same_body_on_the_fallback(httpserver: HTTPServer) -> None:
+    """The fallback repeats the read as asked: a GET's JSON body goes with the Global API Key request too."""
+    query = {"match": "all", "name": "example.invalid"}
+    httpserver.expect_request("/search", headers=BEARER, json=query).respond_with_json(REFUSED, status=403)
+    httpserver.expect_request("/search", headers=GLOBAL, json=query).respond_with_json(OK)
+    result = cf(httpserver).request("GET", "/search", json=query)
+    assert (result.status, result.failure_class, result.mode, result.fallback_used) == (200, None, "global", True)
+
+
+def test_second_answer_adds_up_the_time_attempts_waits_and_exchanges_of_both_requests() -> None:
+    """The combined answer is the second request's, with both requests' elapsed time, attempts, waits and exchanges."""
+
+    def answer(mode: str, elapsed: float, waits: list[float], status: int, failure: str | None) -> ApiResult:
+        exchange = Exchange("GET", f"http://127.0.0.1/{mode}", status, {}, {}, None, None, elapsed)
+        return ApiResult(
+            system="cloudflare",
+            method="GET",
+            path="/zones",
+            status=status,
+            failure_class=failure,
+            body={"mode": mode},
+            elapsed=elapsed,
+            attempts=len(waits) + 1,
+            waited=sum(waits),
+            exchanges=[exchange],
+            mode=mode,
+            warnings=[f"{mode} warning"],
+            detail=f"{mode} detail",
+            waits=waits,
+        )
+
+    first = answer("token", 1.25, [0.5], 401, "token_invalid")
+    second = answer("global", 2.5, [0.25, 1.0], 200, None)
+    combined = _second_answer(first, second, warnings=["both"], detail="the detail", fallback_reason="why")
+    assert (combined.system, combined.status, combined.failure_class, combined.body, combined.mode) == (
+        "cloudflare",
+        200,
+        None,
+        {"mode": "global"},
+        "global",
+    )
+    assert (combined.elapsed, combined.attempts, combined.waited, combined.waits) == (3.75, 5, 1.75, [0.5, 0.25, 1.0])
+    assert [e.url for e in combined.exchanges] == ["http://127.0.0.1/token", "http://127.0.0.1/global"]
+    assert (combined.warnings, combined.detail, combined.fallback_used, combined.fallback_reason) == (
+        ["both"],
+        "the detail",
+        True,
+        "why",
+    )
+    plain = _second_answer(first, second, warnings=[], detail=None)
+    assert (plain.fallback_used, plain.fallback_reason, plain.detail) == (False, None, None)
