@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 
 from infracore_verify.clients.cloudflare import _second_answer
 from infracore_verify.clients.http import ApiClient, Limits, parse_retry_after
 from infracore_verify.clients.results import ApiError, ApiResult, Exchange
-from infracore_verify.redact import MASK
+from infracore_verify.redact import MASK, REDACTOR
 from tests.conftest import base
 from tests.test_clients import EMAIL, FAST, KEY, TOKEN, cf
 
@@ -254,3 +255,30 @@ def test_second_answer_adds_up_the_time_attempts_waits_and_exchanges_of_both_req
     )
     plain = _second_answer(first, second, warnings=[], detail=None)
     assert (plain.fallback_used, plain.fallback_reason, plain.detail) == (False, None, None)
+
+
+def test_each_credential_is_masked_under_its_system_and_name(httpserver: HTTPServer) -> None:
+    """The client registers every credential with the redactor as `cloudflare.<name>`: the label an auditor sees."""
+    creds: dict[str, Any] = {
+        "api_token": "FAKE-cf-label-token-71c2",
+        "api_email": "fake-label-ops@example.invalid",
+        "api_key": "FAKE-cf-label-key-93d4",
+        "account_id": "fakelabelacct0042",
+    }
+    cf(httpserver, **creds)
+    for name, value in creds.items():
+        assert REDACTOR.mask(f"x {value} y") == f"x [REDACTED:cloudflare.{name}] y"
+
+
+def test_a_session_passed_in_is_used_and_left_open_for_its_owner(httpserver: HTTPServer) -> None:
+    """A caller's session (its adapters, proxies, headers) carries the requests; closing the client leaves it open."""
+    httpserver.expect_request("/zones", headers={**BEARER, "X-Caller": "own-session"}).respond_with_json(OK)
+    session = requests.Session()
+    session.headers["X-Caller"] = "own-session"
+    closed: list[bool] = []
+    session.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    client = cf(httpserver, session=session)
+    assert client.session is session
+    assert client.request("GET", "/zones").failure_class is None
+    client.close()
+    assert closed == []
