@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import requests
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from infracore_verify.clients.cloudflare import _second_answer
 from infracore_verify.clients.http import ApiClient, Limits, parse_retry_after
 from infracore_verify.clients.results import ApiError, ApiResult, Exchange
 from infracore_verify.redact import MASK, REDACTOR
 from tests.conftest import base
-from tests.test_clients import EMAIL, FAST, KEY, TOKEN, cf
+from tests.test_clients import EMAIL, FAST, KEY, TOKEN, cf, closed_port
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -282,3 +283,55 @@ def test_a_session_passed_in_is_used_and_left_open_for_its_owner(httpserver: HTT
     assert client.request("GET", "/zones").failure_class is None
     client.close()
     assert closed == []
+
+
+class TickingClock:
+    """A clock that moves on by `tick` seconds every time it is read."""
+
+    def __init__(self, tick: float) -> None:
+        self.now = 0.0
+        self.tick = tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_an_answer_is_recorded_with_its_method_url_and_durations_from_the_clock(httpserver: HTTPServer) -> None:
+    """Each exchange keeps the method, the full URL and its own duration (what the SLO judges); the result, the whole.
+
+    The clock is read at the start of the call, at the start and end of the attempt, and at the end of the call.
+    """
+    httpserver.expect_request("/zones", query_string="page=2").respond_with_json(OK)
+    client = ApiClient("test", base(httpserver), FAST, clock=TickingClock(1.5))
+    result = client.send("get", "/zones", params={"page": 2})
+    [exchange] = result.exchanges
+    assert (exchange.method, exchange.url, exchange.status) == ("GET", f"{base(httpserver)}/zones?page=2", 200)
+    assert (exchange.elapsed, result.elapsed) == (1.5, 4.5)
+
+
+def test_a_network_error_is_recorded_with_what_was_sent_and_a_cut_error_text() -> None:
+    """No answer: the exchange keeps method, URL, headers, body and duration; the error text is cut to 300 characters."""
+    port = closed_port()
+    path = "/zones/" + "a" * 400
+    client = ApiClient("test", f"http://127.0.0.1:{port}", FAST, clock=TickingClock(0.25))
+    result = client.send("POST", path, json={"name": "example.invalid"})
+    [exchange] = result.exchanges
+    assert (result.failure_class, result.attempts, exchange.status) == ("network_error", 1, None)
+    assert (exchange.method, exchange.url) == ("POST", f"http://127.0.0.1:{port}{path}")
+    assert exchange.request_headers["Accept"] == "application/json"
+    assert exchange.request_body == {"name": "example.invalid"}
+    assert (exchange.elapsed, result.elapsed) == (0.25, 0.75)
+    assert exchange.error is not None
+    assert exchange.error.startswith("ConnectionError: ")
+    assert (len(exchange.error), exchange.error[-1]) == (300, "…")
+    assert result.detail == exchange.error
+
+
+def test_a_2xx_that_is_not_json_and_has_no_content_type_says_so(httpserver: HTTPServer) -> None:
+    """A 2xx text body without a Content-Type header is a parse_error whose detail says "no type"."""
+    answer = Response(b"plain words", status=200)
+    del answer.headers["Content-Type"]
+    httpserver.expect_request("/zones").respond_with_response(answer)
+    result = ApiClient("test", base(httpserver), FAST).send("GET", "/zones")
+    assert (result.status, result.failure_class, result.detail) == (200, "parse_error", "body is not JSON (no type)")

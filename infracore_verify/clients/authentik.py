@@ -23,6 +23,7 @@ from infracore_verify.clients.http import (
     DEFAULT_MAX_PAGES,
     ApiClient,
     ApiResult,
+    Clock,
     Limits,
     MissingSettingError,
     PagedResult,
@@ -61,9 +62,10 @@ class AuthentikClient(ApiClient):
         limits: Limits | None = None,
         session: requests.Session | None = None,
         sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
     ) -> None:
         register_credentials(SYSTEM, [("api_token", api_token)])
-        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep)
+        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep, clock=clock)
         self._token = api_token or None
 
     def classify(self, method: str, path: str, status: int, body: Any, is_json: bool) -> tuple[str | None, str | None]:

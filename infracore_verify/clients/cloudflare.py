@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
@@ -39,6 +39,7 @@ from infracore_verify.clients.http import (
     READ_METHODS,
     ApiClient,
     ApiResult,
+    Clock,
     Limits,
     MissingSettingError,
     PagedResult,
@@ -183,6 +184,7 @@ class CloudflareClient(ApiClient):
         limits: Limits | None = None,
         session: requests.Session | None = None,
         sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
     ) -> None:
         register_credentials(
             SYSTEM,
@@ -198,7 +200,7 @@ class CloudflareClient(ApiClient):
                 "cloudflare: no usable credentials: give api_token (preferred), or api_email and api_key together "
                 f"(the Global API Key); missing: {', '.join(missing)}"
             )
-        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep)
+        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep, clock=clock)
         self._token = api_token or None
         self._global = (api_email, api_key) if api_email and api_key else None
         self.account_id = account_id or None
@@ -228,24 +230,8 @@ class CloudflareClient(ApiClient):
         """Send a request with the token (or the Global API Key when no token exists), falling back once for reads."""
         method = method.upper()
         if self._token is None:
-            return self.send(
-                method,
-                path,
-                params=params,
-                json=json,
-                headers=self._global_headers(),
-                mode="global",
-                max_attempts=max_attempts,
-            )
-        first = self.send(
-            method,
-            path,
-            params=params,
-            json=json,
-            headers=self._token_headers(),
-            mode="token",
-            max_attempts=max_attempts,
-        )
+            return self._send_as("global", method, path, params, json, max_attempts)
+        first = self._send_as("token", method, path, params, json, max_attempts)
         if first.failure_class != "token_invalid":
             return first
         refused = f"API token refused with {first.status}" + (f" ({first.detail})" if first.detail else "")
@@ -255,15 +241,7 @@ class CloudflareClient(ApiClient):
         if self._global is None:
             first.warnings.append(f"{refused} on {method} {path}; no Global API Key configured to fall back to")
             return first
-        second = self.send(
-            method,
-            path,
-            params=params,
-            json=json,
-            headers=self._global_headers(),
-            mode="global",
-            max_attempts=max_attempts,
-        )
+        second = self._send_as("global", method, path, params, json, max_attempts)
         return _second_answer(
             first,
             second,
@@ -275,6 +253,19 @@ class CloudflareClient(ApiClient):
             detail=second.detail,
             fallback_reason=FALLBACK_REASON,
         )
+
+    def _send_as(
+        self,
+        mode: Literal["token", "global"],
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        max_attempts: int | None,
+    ) -> ApiResult:
+        """Send one request with the token (`mode="token"`) or the Global API Key (`mode="global"`)."""
+        headers = self._token_headers() if mode == "token" else self._global_headers()
+        return self.send(method, path, params=params, json=json, headers=headers, mode=mode, max_attempts=max_attempts)
 
     def classify(self, method: str, path: str, status: int, body: Any, is_json: bool) -> tuple[str | None, str | None]:
         """Classify by status, and a 2xx by its envelope (success:false is api_error, no envelope parse_error)."""

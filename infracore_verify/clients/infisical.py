@@ -76,7 +76,7 @@ class InfisicalClient(TokenLoginClient):
         sleep: Sleep = time.sleep,
     ) -> None:
         register_credentials(SYSTEM, [("client_id", client_id), ("client_secret", client_secret)])
-        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep)
+        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep, clock=clock)
         self._client_id = client_id or None
         self._client_secret = client_secret or None
         self._access = CachedToken(clock)

@@ -60,7 +60,7 @@ class VaultwardenClient(TokenLoginClient):
         device_identifier: str | None = None,
     ) -> None:
         register_credentials(SYSTEM, [("client_id", client_id), ("client_secret", client_secret)])
-        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep)
+        super().__init__(SYSTEM, base_url, limits, session, sleep=sleep, clock=clock)
         self._client_id = client_id or None
         self._client_secret = client_secret or None
         # Stable across runs for the same server and key, so logins reuse one device row (no new-device mail).
