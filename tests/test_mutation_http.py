@@ -6,6 +6,7 @@ See bench/MUTATION.md for the mutants each test answers.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,18 @@ HALF_SECOND = Limits(
     backoff_max=0.02,
     max_total_wait=1.0,
 )
+
+
+class TickingClock:
+    """A clock that moves on by `tick` seconds every time it is read."""
+
+    def __init__(self, tick: float) -> None:
+        self.now = 0.0
+        self.tick = tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
 
 
 def test_max_attempts_reaches_the_token_the_global_and_the_fallback_request(httpserver: HTTPServer) -> None:
@@ -259,16 +272,30 @@ def test_second_answer_adds_up_the_time_attempts_waits_and_exchanges_of_both_req
 
 
 def test_each_credential_is_masked_under_its_system_and_name(httpserver: HTTPServer) -> None:
-    """The client registers every credential with the redactor as `cloudflare.<name>`: the label an auditor sees."""
+    """The client registers every credential with the redactor as `cloudflare.<name>`: the label an auditor sees.
+
+    The values are new on every run: the redactor keeps a value's first label, and mutmut forks its mutant runs
+    from a process that already ran this test.
+    """
+    fresh = uuid.uuid4().hex[:8]
     creds: dict[str, Any] = {
-        "api_token": "FAKE-cf-label-token-71c2",
-        "api_email": "fake-label-ops@example.invalid",
-        "api_key": "FAKE-cf-label-key-93d4",
-        "account_id": "fakelabelacct0042",
+        "api_token": f"FAKE-cf-label-token-{fresh}",
+        "api_email": f"fake-label-{fresh}@example.invalid",
+        "api_key": f"FAKE-cf-label-key-{fresh}",
+        "account_id": f"fakelabelacct{fresh}",
     }
     cf(httpserver, **creds)
     for name, value in creds.items():
         assert REDACTOR.mask(f"x {value} y") == f"x [REDACTED:cloudflare.{name}] y"
+
+
+def test_the_cloudflare_client_measures_with_the_clock_it_is_given(httpserver: HTTPServer) -> None:
+    """A clock given to the Cloudflare client times its exchanges (the SLO's input), the fallback's too."""
+    httpserver.expect_request("/zones", headers=BEARER).respond_with_json(REFUSED, status=403)
+    httpserver.expect_request("/zones", headers=GLOBAL).respond_with_json(OK)
+    result = cf(httpserver, clock=TickingClock(2.0)).request("GET", "/zones")
+    assert [exchange.elapsed for exchange in result.exchanges] == [2.0, 2.0]
+    assert (result.fallback_used, result.elapsed) == (True, 12.0)
 
 
 def test_a_session_passed_in_is_used_and_left_open_for_its_owner(httpserver: HTTPServer) -> None:
@@ -283,18 +310,6 @@ def test_a_session_passed_in_is_used_and_left_open_for_its_owner(httpserver: HTT
     assert client.request("GET", "/zones").failure_class is None
     client.close()
     assert closed == []
-
-
-class TickingClock:
-    """A clock that moves on by `tick` seconds every time it is read."""
-
-    def __init__(self, tick: float) -> None:
-        self.now = 0.0
-        self.tick = tick
-
-    def __call__(self) -> float:
-        self.now += self.tick
-        return self.now
 
 
 def test_an_answer_is_recorded_with_its_method_url_and_durations_from_the_clock(httpserver: HTTPServer) -> None:
