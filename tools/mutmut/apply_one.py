@@ -81,6 +81,10 @@ def run(module: str, mutants: Path, tests: list[str], names: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="apply-one-") as scratch:
         copy = Path(scratch) / PACKAGE
         (Path(scratch) / f"{GUARD_MODULE}.py").write_text(GUARD, encoding="utf-8")
+        # The package finds the suite's own files (contracts/, fixtures/, ...) next to itself: link them in.
+        for entry in ROOT.iterdir():
+            if entry.name not in (PACKAGE, "mutants", ".git"):
+                (Path(scratch) / entry.name).symlink_to(entry)
         for name in names:
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(ROOT / PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
