@@ -92,3 +92,16 @@ def test_d85_suite_layout_ignores_a_drift_gate_script(contracts_dir: Path, tmp_p
     drift.parent.mkdir(parents=True, exist_ok=True)
     drift.write_text(DRIFT_GATE_TEXT, encoding="utf-8")
     assert gate_findings(Contracts.open(contracts_dir, contracts_dir.parent), "D85") == []
+
+
+def test_d85_ops_layout_wants_a_check_script_for_every_active_gate_not_inline(tmp_path: Path) -> None:
+    """In an ops repository, an active gate without check_script fails D85 at its registry entry, as the ops
+    runner would fail it as a gate bug, and the fix names the script path the ops repository uses."""
+    contracts = write_ops_root(tmp_path / "ops-repo")
+    write_drift_gate(contracts.root / DRIFT_GATE, DRIFT_GATE_TEXT.replace("D999", "D85").replace("D7777", "D500"))
+    (contracts.root / "ops" / "bindings" / REGISTRY).write_text(PARITY_REGISTRY, encoding="utf-8")
+    contracts = Contracts.open(contracts.root, contracts.root.parent)
+    assert gate_findings(contracts, "D85") == [
+        f"ops-repo/ops/bindings/{REGISTRY}:4 $.gates[1]: active gate 'D85' has no check_script (the ops runner "
+        "fails it as a gate bug); set check_script: surfaces/verify/d85-<name>.sh (or mark the gate retired or inline)"
+    ]
