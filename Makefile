@@ -54,6 +54,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_smoke.py
 	$(BIN)/python bench/bench_ops.py
 	$(BIN)/python bench/bench_ledger.py
+	$(BIN)/python bench/bench_redact.py
 
 bench-short: $(VENV)/.installed
 	$(BIN)/python bench/bench_fast.py --short
@@ -61,6 +62,7 @@ bench-short: $(VENV)/.installed
 	$(BIN)/python bench/bench_smoke.py --short
 	$(BIN)/python bench/bench_ops.py --short
 	$(BIN)/python bench/bench_ledger.py --short
+	$(BIN)/python bench/bench_redact.py --short
 
 # Mutation testing (issue 8): mutmut 3.8.1 on one module with its chosen tests, outside .ci/run (minutes per
 # module on 2 cores). `make mutate PLAN=redact` runs a plan of tools/mutmut/plans.toml; `make mutate

@@ -166,11 +166,16 @@ def _b64_cores(raw: bytes) -> set[str]:
     return cores
 
 
-def _percent_pattern(value: str) -> str:
-    """Return a regex matching `value` with any of its characters percent-encoded (either hex case) or not."""
+def _percent_pattern(value: str, every_character: bool = False) -> str:
+    """Return a regex matching `value` with any of its characters percent-encoded (either hex case) or not.
+
+    Letters, digits and `-._~` are taken as they are unless `every_character`: RFC 3986 makes `%46` and `F`
+    the same in a URI, and a client may encode every byte, but the pattern that covers that is slow (about 15
+    times), so it is used only on text that holds such an escape (`UNRESERVED_ESCAPE`).
+    """
     out = []
     for ch in value:
-        if ch.isascii() and (ch.isalnum() or ch in "-._~"):
+        if not every_character and ch.isascii() and (ch.isalnum() or ch in "-._~"):
             out.append(re.escape(ch))
             continue
         encoded = "".join(f"%{byte:02x}" for byte in ch.encode("utf-8"))
@@ -179,6 +184,23 @@ def _percent_pattern(value: str) -> str:
             options.append(r"\+")
         out.append("(?:" + "|".join(options) + ")")
     return "".join(out)
+
+
+UNRESERVED_ESCAPE = re.compile(r"%(?:2[de]|3[0-9]|[46][1-9a-f]|[57][0-9a]|5f|7e)", re.IGNORECASE)
+"""A percent-encoded letter, digit or `-._~`: clients need not encode them, so most text never holds one."""
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The compiled masking: the usual alternation, and for text with `UNRESERVED_ESCAPE` the same pieces plus
+    each value with every character maybe percent-encoded, all ranked together."""
+
+    usual: re.Pattern[str]
+    every_escape: re.Pattern[str]
+
+    def for_text(self, text: str) -> re.Pattern[str]:
+        """The alternation this text needs."""
+        return self.every_escape if UNRESERVED_ESCAPE.search(text) else self.usual
 
 
 def encoded_forms(value: str) -> set[str]:
@@ -190,6 +212,11 @@ def encoded_forms(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
+def _alternation(rank: dict[str, tuple[int, int]]) -> re.Pattern[str]:
+    """One regex of the pieces, longest match (then longest value) first."""
+    return re.compile("|".join(sorted(rank, key=lambda piece: rank[piece], reverse=True)))
+
+
 class Redactor:
     """A registry of secret values and the masking built on it (one compiled alternation of every form)."""
 
@@ -198,7 +225,7 @@ class Redactor:
         self._forms: dict[str, str] = {}
         self._longest_value: dict[str, int] = {}
         """Per form: the length of the longest registered value it encodes (the tie-break of `_compile`)."""
-        self._pattern: re.Pattern[str] | None = None
+        self._pattern: _Patterns | None = None
         self._stale = False
         self._lock = threading.Lock()
 
@@ -216,20 +243,22 @@ class Redactor:
             if added:
                 self._stale = True  # compiled once at the next use: N registrations cost one compile
 
-    def _compile(self) -> re.Pattern[str]:
-        """Build the one alternation: every literal form, and each value percent-encoded in any mixture."""
+    def _compile(self) -> _Patterns:
+        """Build the alternations: every literal form, and each value percent-encoded in any mixture."""
         # Each piece is ranked by the longest text it can match, then by its value's length: an alternation
         # takes the first piece that matches, so a secret that contains another is masked whole even when a
         # shorter secret's encoded form is as long as the longer secret's text.
         rank: dict[str, tuple[int, int]] = {}
         for form, value_length in self._longest_value.items():
             rank[re.escape(form)] = (len(form), value_length)
+        escaped: dict[str, tuple[int, int]] = {}
         for value in self._labels:
             if quote(value, safe="") != value:
                 # A URL may carry a value partly decoded (an IRI, lowercase hex, `+` for a space); its fully
                 # quoted form is the longest text that piece matches.
                 rank[_percent_pattern(value)] = (len(quote(value, safe="")), len(value))
-        return re.compile("|".join(sorted(rank, key=lambda piece: rank[piece], reverse=True)))
+            escaped[_percent_pattern(value, every_character=True)] = (3 * len(value.encode("utf-8")), len(value))
+        return _Patterns(_alternation(rank), _alternation({**rank, **escaped}))
 
     def _add(self, value: str, label: str) -> bool:
         if len(value) < MIN_SECRET_LENGTH or value in self._labels:
@@ -271,18 +300,20 @@ class Redactor:
             name = forms.get(found) or forms.get(unquote_plus(found)) or forms.get(unquote(found)) or "secret"
             return f"[REDACTED:{name}]"
 
-        return pattern.sub(label, text)
+        return pattern.for_text(text).sub(label, text)
 
     def contains_secret(self, text: str) -> bool:
         """Return True when `text` holds a registered secret in any form."""
         pattern = self._current()
-        return bool(pattern and text and pattern.search(text))
+        if pattern is None or not text:
+            return False
+        return bool(pattern.for_text(text).search(text))
 
     def active(self) -> bool:
         """Return True once any secret is registered (callers skip masking work until then)."""
         return bool(self._labels)
 
-    def _current(self) -> re.Pattern[str] | None:
+    def _current(self) -> _Patterns | None:
         if self._stale:
             with self._lock:
                 if self._stale:

@@ -11,6 +11,7 @@ import html
 import json
 import math
 from collections.abc import Callable
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -86,6 +87,42 @@ def test_a_slash_only_value_is_masked_with_lowercase_hex() -> None:
     """A value whose only reserved character is `/` is still matched with `%2f` (quote's default keeps `/`)."""
     r = _redactor("FAKE/slash/9")
     assert r.mask("p=FAKE%2fslash%2F9.") == f"p=[REDACTED:{LABEL}]."
+
+
+def _every_byte(value: str, upper: bool) -> str:
+    """The value with every byte percent-encoded, letters and digits too."""
+    return "".join(f"%{b:02X}" if upper else f"%{b:02x}" for b in value.encode("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "value", ["FAKE-tok3n_abc.def~9", "FAKE pass/wörd+9"], ids=["needs-no-quoting", "needs-quoting"]
+)
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda v: _every_byte(v, upper=True), id="every-byte-upper"),
+        pytest.param(lambda v: _every_byte(v, upper=False), id="every-byte-lower"),
+        pytest.param(lambda v: _every_byte(v[:3], upper=True) + quote_plus(v[3:]), id="first-letters-only"),
+        pytest.param(lambda v: v[:-2] + _every_byte(v[-2:], upper=False), id="last-two-only"),
+    ],
+)
+def test_a_value_with_its_letters_and_digits_percent_encoded_is_masked_whole(
+    value: str, encode: Callable[[str], str]
+) -> None:
+    """`%46` is `F` in a URI (RFC 3986): a value with unreserved characters encoded, some or all, is masked whole."""
+    r = _redactor(value)
+    text = encode(value)
+    assert r.mask(f"q={text}&n=1") == f"q=[REDACTED:{LABEL}]&n=1"
+    assert r.contains_secret(f"q={text}&n=1")
+
+
+def test_an_escape_elsewhere_in_the_text_masks_the_same_as_without_one() -> None:
+    """An unrelated `%41` switches to the every-escape alternation; what it masks stays the same, and so does the rest."""
+    r = _redactor("FAKE-tok3n-abc", "FAKE-tok3n-abc-longer")
+    assert r.mask("a FAKE-tok3n-abc-longer b") == f"a [REDACTED:{LABEL}] b"
+    assert r.mask("%41 FAKE-tok3n-abc-longer %7e FAKE-tok3n-abc") == f"%41 [REDACTED:{LABEL}] %7e [REDACTED:{LABEL}]"
+    assert r.mask("%41 nothing secret %2D here") == "%41 nothing secret %2D here"
+    assert not r.contains_secret("%41 nothing secret %2D here")
 
 
 def test_json_escaped_forms_are_masked_whole() -> None:
