@@ -28,7 +28,8 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,16 +167,11 @@ def _b64_cores(raw: bytes) -> set[str]:
     return cores
 
 
-def _percent_pattern(value: str, every_character: bool = False) -> str:
-    """Return a regex matching `value` with any of its characters percent-encoded (either hex case) or not.
-
-    Letters, digits and `-._~` are taken as they are unless `every_character`: RFC 3986 makes `%46` and `F`
-    the same in a URI, and a client may encode every byte, but the pattern that covers that is slow (about 15
-    times), so it is used only on text that holds such an escape (`UNRESERVED_ESCAPE`).
-    """
+def _percent_pattern(value: str) -> str:
+    """Return a regex matching `value` with any of its characters percent-encoded (either hex case) or not."""
     out = []
     for ch in value:
-        if not every_character and ch.isascii() and (ch.isalnum() or ch in "-._~"):
+        if ch.isascii() and (ch.isalnum() or ch in "-._~"):
             out.append(re.escape(ch))
             continue
         encoded = "".join(f"%{byte:02x}" for byte in ch.encode("utf-8"))
@@ -187,20 +183,39 @@ def _percent_pattern(value: str, every_character: bool = False) -> str:
 
 
 UNRESERVED_ESCAPE = re.compile(r"%(?:2[de]|3[0-9]|[46][1-9a-f]|[57][0-9a]|5f|7e)", re.IGNORECASE)
-"""A percent-encoded letter, digit or `-._~`: clients need not encode them, so most text never holds one."""
+"""A percent-encoded letter, digit or `-._~`. RFC 3986 makes `%46` and `F` the same in a URI and clients need
+not encode them, so most text holds none; text that does is also masked in its decoded form."""
 
 
-@dataclass(frozen=True)
-class _Patterns:
-    """The compiled masking: the usual alternation, and for text with `UNRESERVED_ESCAPE` the same pieces plus
-    each value with every character maybe percent-encoded, all ranked together."""
+def _decode_unreserved(text: str) -> tuple[str, list[int]]:
+    """Return `text` with every `UNRESERVED_ESCAPE` decoded, and the index in the decoded text of each escape."""
+    parts: list[str] = []
+    escapes: list[int] = []
+    position = 0
+    for match in UNRESERVED_ESCAPE.finditer(text):
+        parts.append(text[position : match.start()])
+        escapes.append(match.start() - 2 * len(escapes))
+        parts.append(chr(int(match.group(0)[1:], 16)))
+        position = match.end()
+    parts.append(text[position:])
+    return "".join(parts), escapes
 
-    usual: re.Pattern[str]
-    every_escape: re.Pattern[str]
 
-    def for_text(self, text: str) -> re.Pattern[str]:
-        """The alternation this text needs."""
-        return self.every_escape if UNRESERVED_ESCAPE.search(text) else self.usual
+def _mask_decoded(pattern: re.Pattern[str], text: str, label: Callable[[re.Match[str]], str]) -> str:
+    """Mask what `pattern` finds in `text` with its unreserved escapes decoded, replacing the original spans."""
+    decoded, escapes = _decode_unreserved(text)
+
+    def original(index: int) -> int:
+        return index + 2 * bisect_left(escapes, index)
+
+    out: list[str] = []
+    position = 0
+    for match in pattern.finditer(decoded):
+        start = original(match.start())
+        out += [text[position:start], label(match)]
+        position = original(match.end())
+    out.append(text[position:])
+    return "".join(out)
 
 
 def encoded_forms(value: str) -> set[str]:
@@ -212,11 +227,6 @@ def encoded_forms(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
-def _alternation(rank: dict[str, tuple[int, int]]) -> re.Pattern[str]:
-    """One regex of the pieces, longest match (then longest value) first."""
-    return re.compile("|".join(sorted(rank, key=lambda piece: rank[piece], reverse=True)))
-
-
 class Redactor:
     """A registry of secret values and the masking built on it (one compiled alternation of every form)."""
 
@@ -225,7 +235,7 @@ class Redactor:
         self._forms: dict[str, str] = {}
         self._longest_value: dict[str, int] = {}
         """Per form: the length of the longest registered value it encodes (the tie-break of `_compile`)."""
-        self._pattern: _Patterns | None = None
+        self._pattern: re.Pattern[str] | None = None
         self._stale = False
         self._lock = threading.Lock()
 
@@ -243,22 +253,20 @@ class Redactor:
             if added:
                 self._stale = True  # compiled once at the next use: N registrations cost one compile
 
-    def _compile(self) -> _Patterns:
-        """Build the alternations: every literal form, and each value percent-encoded in any mixture."""
+    def _compile(self) -> re.Pattern[str]:
+        """Build the one alternation: every literal form, and each value percent-encoded in any mixture."""
         # Each piece is ranked by the longest text it can match, then by its value's length: an alternation
         # takes the first piece that matches, so a secret that contains another is masked whole even when a
         # shorter secret's encoded form is as long as the longer secret's text.
         rank: dict[str, tuple[int, int]] = {}
         for form, value_length in self._longest_value.items():
             rank[re.escape(form)] = (len(form), value_length)
-        escaped: dict[str, tuple[int, int]] = {}
         for value in self._labels:
             if quote(value, safe="") != value:
                 # A URL may carry a value partly decoded (an IRI, lowercase hex, `+` for a space); its fully
                 # quoted form is the longest text that piece matches.
                 rank[_percent_pattern(value)] = (len(quote(value, safe="")), len(value))
-            escaped[_percent_pattern(value, every_character=True)] = (3 * len(value.encode("utf-8")), len(value))
-        return _Patterns(_alternation(rank), _alternation({**rank, **escaped}))
+        return re.compile("|".join(sorted(rank, key=lambda piece: rank[piece], reverse=True)))
 
     def _add(self, value: str, label: str) -> bool:
         if len(value) < MIN_SECRET_LENGTH or value in self._labels:
@@ -300,20 +308,26 @@ class Redactor:
             name = forms.get(found) or forms.get(unquote_plus(found)) or forms.get(unquote(found)) or "secret"
             return f"[REDACTED:{name}]"
 
-        return pattern.for_text(text).sub(label, text)
+        if UNRESERVED_ESCAPE.search(text):
+            # Decoded first, so a value written with escapes is masked whole before any part of it is found
+            # raw; then as written, for values that hold such an escape themselves.
+            text = _mask_decoded(pattern, text, label)
+        return pattern.sub(label, text)
 
     def contains_secret(self, text: str) -> bool:
         """Return True when `text` holds a registered secret in any form."""
         pattern = self._current()
         if pattern is None or not text:
             return False
-        return bool(pattern.for_text(text).search(text))
+        if pattern.search(text):
+            return True
+        return bool(UNRESERVED_ESCAPE.search(text) and pattern.search(_decode_unreserved(text)[0]))
 
     def active(self) -> bool:
         """Return True once any secret is registered (callers skip masking work until then)."""
         return bool(self._labels)
 
-    def _current(self) -> _Patterns | None:
+    def _current(self) -> re.Pattern[str] | None:
         if self._stale:
             with self._lock:
                 if self._stale:

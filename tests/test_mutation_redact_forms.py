@@ -117,12 +117,38 @@ def test_a_value_with_its_letters_and_digits_percent_encoded_is_masked_whole(
 
 
 def test_an_escape_elsewhere_in_the_text_masks_the_same_as_without_one() -> None:
-    """An unrelated `%41` switches to the every-escape alternation; what it masks stays the same, and so does the rest."""
+    """An unrelated `%41` makes the text be masked decoded as well; what is masked, and the rest, stay the same."""
     r = _redactor("FAKE-tok3n-abc", "FAKE-tok3n-abc-longer")
     assert r.mask("a FAKE-tok3n-abc-longer b") == f"a [REDACTED:{LABEL}] b"
     assert r.mask("%41 FAKE-tok3n-abc-longer %7e FAKE-tok3n-abc") == f"%41 [REDACTED:{LABEL}] %7e [REDACTED:{LABEL}]"
     assert r.mask("%41 nothing secret %2D here") == "%41 nothing secret %2D here"
     assert not r.contains_secret("%41 nothing secret %2D here")
+
+
+def test_a_longer_secret_written_with_escapes_is_masked_whole_not_by_the_shorter_one_inside_it() -> None:
+    """`%46AKE-tok3n-abc-longer` holds the shorter secret `tok3n-abc-longer` as written: the longer one wins."""
+    r = Redactor()
+    r.register("FAKE-tok3n-abc-longer", "long")
+    r.register("tok3n-abc-longer", "short")
+    assert r.mask("x=%46AKE-tok3n-abc-longer;") == "x=[REDACTED:long];"
+    assert r.mask("x=%46AKE-%74ok3n-abc-longer %74ok3n-abc-longer") == "x=[REDACTED:long] [REDACTED:short]"
+
+
+def test_escapes_elsewhere_do_not_let_a_shorter_secret_cut_a_longer_ones_base64() -> None:
+    """A short secret that is the start of a longer one's base64 is not preferred when the text holds `%41`."""
+    long_value = "FAKE-secret-long-value"
+    encoded = base64.b64encode(long_value.encode()).decode()
+    r = Redactor()
+    r.register(long_value, "long")
+    r.register(encoded[:12], "short")
+    assert r.mask(f"%41 auth={encoded} %41") == "%41 auth=[REDACTED:long] %41"
+
+
+def test_a_value_that_holds_an_escape_itself_is_masked_as_written() -> None:
+    """A value with a literal `%41` in it is found as written too, not only after decoding."""
+    r = _redactor("FAKE%41-literal-9")
+    assert r.mask("v=FAKE%41-literal-9.") == f"v=[REDACTED:{LABEL}]."
+    assert r.contains_secret("v=FAKE%41-literal-9.")
 
 
 def test_json_escaped_forms_are_masked_whole() -> None:
