@@ -8,7 +8,8 @@ endpoint) is masked too.
 
 A registered value is masked in every form it travels in: raw, URL-encoded (`quote` with and without `/`
 kept, `quote_plus`), base64 (standard and URL-safe, padded or not, also inside a longer encoded string
-such as a Basic auth header), JSON-escaped and HTML/XML-escaped. A registered URL also registers its
+such as a Basic auth header), JSON-escaped and HTML/XML-escaped, and with letters and digits percent-encoded
+(`%46AKE`: such text is also masked decoded). A registered URL also registers its
 secret parts: the userinfo, token-like path segments and query values, so a library's log line
 `POST /hooks/<token>?token=<token>` is masked although it never shows the whole URL.
 
@@ -41,22 +42,11 @@ MIN_SECRET_LENGTH = 4
 MIN_B64_CORE = 6
 """Shortest base64 run registered for a secret seen inside a longer encoded string (shorter ones collide)."""
 
-SENSITIVE_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-auth-key",
-        "x-auth-email",
-        "x-auth-user-service-key",
-        "x-api-key",
-        "cf-access-client-secret",
-        "http_authorization",
-        "http_cookie",
-        "http_x_auth_key",
-    }
-)
+_HTTP_AUTH_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+_VENDOR_HEADERS = ("x-auth-key", "x-auth-email", "x-auth-user-service-key", "x-api-key", "cf-access-client-secret")
+_WSGI_HEADER_KEYS = ("http_authorization", "http_cookie", "http_x_auth_key")
+SENSITIVE_HEADERS = frozenset(_HTTP_AUTH_HEADERS + _VENDOR_HEADERS + _WSGI_HEADER_KEYS)
+"""Header names (lower case) whose values are masked in recorded exchanges whatever they hold."""
 SENSITIVE_FIELD = re.compile(
     r"(token|secret|password|passwd|api_?key|private_?key|authorization|cookie|secret_?value|client_?secret)$",
     re.IGNORECASE,
