@@ -15,6 +15,7 @@ from infracore_verify.clients.http import ApiError, Limits, MissingSettingError
 from infracore_verify.clients.infisical import LOGIN_PATH, InfisicalClient, InfisicalSecretMissingError
 from infracore_verify.clients.vaultwarden import VaultwardenClient
 from infracore_verify.redact import MASK, REDACTOR
+from tests.clocks import SettableClock
 from tests.conftest import base
 
 pytestmark = pytest.mark.timeout(20)
@@ -41,16 +42,6 @@ PROJECT = "proj-fake-1"
 def sent(server: HTTPServer, path: str | None = None) -> list[Request]:
     """Return the requests the server received (optionally only those for `path`), in order."""
     return [r for r, _ in server.log if path is None or r.path == path]
-
-
-class FakeClock:
-    """A settable monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- Vaultwarden -------------------------------------------------------------------------------------------
@@ -145,7 +136,7 @@ def test_vaultwarden_revision_date_logs_in_once_and_sends_the_bearer(httpserver:
 def test_vaultwarden_renews_its_token_before_expiry(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/identity/connect/token", method="POST").respond_with_json(VW_TOKEN_BODY)
     httpserver.expect_request("/api/accounts/revision-date").respond_with_json(1)
-    clock = FakeClock()
+    clock = SettableClock()
     client = vw(httpserver, clock=clock)
     client.revision_date()
     clock.now += 7200 - 61  # more than the 60 s margin left: reused
@@ -281,7 +272,7 @@ def test_infisical_token_is_cached_across_calls(httpserver: HTTPServer) -> None:
 def test_infisical_token_is_renewed_before_expiry(httpserver: HTTPServer) -> None:
     serve_login(httpserver, expires_in=100)  # margin: min(60 s, 10 s) = 10 s
     httpserver.expect_request("/api/v3/secrets/raw").respond_with_json({"secrets": []})
-    clock = FakeClock()
+    clock = SettableClock()
     client = inf(httpserver, clock=clock)
     client.list_secrets(PROJECT, "prod")
     clock.now += 89
@@ -296,7 +287,7 @@ def test_infisical_token_is_renewed_before_expiry(httpserver: HTTPServer) -> Non
 def test_infisical_token_without_expiry_is_never_renewed(httpserver: HTTPServer) -> None:
     serve_login(httpserver, expires_in=0)
     httpserver.expect_request("/api/v3/secrets/raw").respond_with_json({"secrets": []})
-    clock = FakeClock()
+    clock = SettableClock()
     client = inf(httpserver, clock=clock)
     client.list_secrets(PROJECT, "prod")
     clock.now += 10**9

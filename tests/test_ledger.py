@@ -26,6 +26,7 @@ from infracore_verify.recovery.ledger import (
     effective_safety,
 )
 from infracore_verify.redact import REDACTOR
+from tests.clocks import SettableClock
 
 START = dt.datetime(2026, 11, 26, 13, 40, tzinfo=dt.UTC).timestamp()
 ACTION = "recover-vaultwarden-container"
@@ -51,24 +52,10 @@ RECORD_KEYS = {
 }
 
 
-class FakeClock:
-    """A settable clock in POSIX seconds."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward."""
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> FakeClock:
+def clock() -> SettableClock:
     """Returns a fake clock set to 2026-11-26T13:40:00Z."""
-    return FakeClock()
+    return SettableClock(START)
 
 
 @pytest.fixture
@@ -78,7 +65,7 @@ def ledger_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ledger(ledger_path: Path, clock: FakeClock) -> Ledger:
+def ledger(ledger_path: Path, clock: SettableClock) -> Ledger:
     """Returns a ledger on a fresh file, driven by the fake clock."""
     return Ledger(ledger_path, clock=clock)
 
@@ -199,7 +186,7 @@ def test_effective_safety_of_the_shipped_alert_action() -> None:
 # --- the order of checks ----------------------------------------------------------------------------------
 
 
-def test_run_fail_suppress_run_fail_exhaust(ledger: Ledger, clock: FakeClock) -> None:
+def test_run_fail_suppress_run_fail_exhaust(ledger: Ledger, clock: SettableClock) -> None:
     """Runs, suppresses inside the cooldown, runs attempt 2 after it, then is exhausted and escalates."""
     first = begin(ledger)
     assert (first.kind, first.attempt, first.escalate, first.reason) == ("run", 1, False, "attempt 1 of 2")
@@ -238,7 +225,7 @@ def test_run_fail_suppress_run_fail_exhaust(ledger: Ledger, clock: FakeClock) ->
     ]
 
 
-def test_cooldown_is_checked_before_exhaustion(ledger: Ledger, clock: FakeClock) -> None:
+def test_cooldown_is_checked_before_exhaustion(ledger: Ledger, clock: SettableClock) -> None:
     """Reports "suppressed", not "exhausted", while the last attempt's cooldown still runs (the ops order)."""
     for _ in range(2):
         decision = begin(ledger)
@@ -250,7 +237,7 @@ def test_cooldown_is_checked_before_exhaustion(ledger: Ledger, clock: FakeClock)
     assert begin(ledger).kind == "exhausted"
 
 
-def test_recovered_clears_attempts_and_cooldown(ledger: Ledger, clock: FakeClock) -> None:
+def test_recovered_clears_attempts_and_cooldown(ledger: Ledger, clock: SettableClock) -> None:
     """Resets the attempt count and lifts the cooldown after a recovery, so the next failure runs at once."""
     ledger.finish(begin(ledger), result="failed", duration=1)
     clock.advance(1800)
@@ -270,7 +257,7 @@ def test_recovered_clears_attempts_and_cooldown(ledger: Ledger, clock: FakeClock
     assert (again.kind, again.attempt) == ("run", 1)
 
 
-def test_reset_revives_an_exhausted_action(ledger: Ledger, clock: FakeClock) -> None:
+def test_reset_revives_an_exhausted_action(ledger: Ledger, clock: SettableClock) -> None:
     """Clears an exhausted action's state when an operator resets it."""
     for _ in range(2):
         ledger.finish(begin(ledger), result="failed", duration=1)
@@ -298,7 +285,7 @@ def test_failed_escalates_at_escalate_after_or_when_attempts_run_out(
     assert seen == escalations
 
 
-def test_alert_only_never_exhausts_and_always_escalates(ledger: Ledger, clock: FakeClock) -> None:
+def test_alert_only_never_exhausts_and_always_escalates(ledger: Ledger, clock: SettableClock) -> None:
     """Keeps running an alert_only action (max_attempts 0) and escalates every alert without clearing state."""
     for attempt in range(1, 6):
         decision = begin(ledger, ALERT_ONLY)
@@ -323,7 +310,7 @@ def test_alert_only_never_exhausts_and_always_escalates(ledger: Ledger, clock: F
     ],
 )
 def test_finish_rejects_a_result_that_does_not_fit(
-    ledger: Ledger, clock: FakeClock, kind_of_decision: str, result: str
+    ledger: Ledger, clock: SettableClock, kind_of_decision: str, result: str
 ) -> None:
     """Raises LedgerUsageError (a ValueError) naming the result when it contradicts the decision."""
     if kind_of_decision == "suppressed":
@@ -337,7 +324,7 @@ def test_finish_rejects_a_result_that_does_not_fit(
 # --- state across runs, processes and threads ---------------------------------------------------------
 
 
-def test_cooldown_holds_across_two_ledger_instances(ledger_path: Path, clock: FakeClock) -> None:
+def test_cooldown_holds_across_two_ledger_instances(ledger_path: Path, clock: SettableClock) -> None:
     """Suppresses a second run (a new Ledger on the same file) inside the first run's cooldown."""
     first_run = Ledger(ledger_path, clock=clock)
     first_run.finish(begin(first_run), result="failed", duration=2)
@@ -463,7 +450,7 @@ def test_a_held_lock_raises_ledger_busy(ledger: Ledger, monkeypatch: pytest.Monk
 # --- dry runs, records, corruption, redaction -----------------------------------------------------------
 
 
-def test_dry_run_changes_nothing(ledger: Ledger, clock: FakeClock) -> None:
+def test_dry_run_changes_nothing(ledger: Ledger, clock: SettableClock) -> None:
     """Records what would happen (run, suppressed, exhausted) and leaves the state exactly as it was."""
     before = ledger.state(ACTION, RESTART)
     dry = begin(ledger, dry_run=True)
@@ -528,7 +515,7 @@ def test_records_are_one_json_object_per_line(ledger: Ledger, ledger_path: Path)
 
 
 def test_unreadable_lines_suppress_every_action_until_repaired(
-    ledger: Ledger, ledger_path: Path, clock: FakeClock
+    ledger: Ledger, ledger_path: Path, clock: SettableClock
 ) -> None:
     """Fails closed on unreadable lines (never skips them), warns once per line, never glues a line to a torn one.
 

@@ -8,23 +8,14 @@ from pathlib import Path
 import pytest
 
 from infracore_verify.recovery.ledger import Ledger, LedgerFileError, Safety
+from tests.clocks import SettableClock
 
 ACTION = "recover-vaultwarden-container"
 RESTART = Safety(max_attempts=2, cooldown_seconds=1800.0, escalate_after=2)
 START = 1795700400.0
 
 
-class Clock:
-    """A settable clock in POSIX seconds."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def fill(ledger: Ledger, clock: Clock, actions: int, rounds: int) -> None:
+def fill(ledger: Ledger, clock: SettableClock, actions: int, rounds: int) -> None:
     """Let every action fail `rounds` times, each after its cooldown (decision + result lines each time)."""
     for _ in range(rounds):
         for n in range(actions):
@@ -35,7 +26,7 @@ def fill(ledger: Ledger, clock: Clock, actions: int, rounds: int) -> None:
 
 def test_the_state_file_holds_every_actions_compacted_state(tmp_path: Path) -> None:
     """Keeps attempts, last attempt and last result per action next to the log, and the log position it covers."""
-    clock = Clock()
+    clock = SettableClock(START)
     ledger = Ledger(tmp_path / "ledger.jsonl", clock=clock)
     fill(ledger, clock, actions=3, rounds=2)
     state = json.loads(ledger.state_path.read_text())
@@ -47,7 +38,7 @@ def test_the_state_file_holds_every_actions_compacted_state(tmp_path: Path) -> N
 
 def test_a_missing_or_stale_state_file_is_rebuilt_from_the_log(tmp_path: Path) -> None:
     """Gives the same state from the log alone, and notices a log that was rewritten behind its back."""
-    clock = Clock()
+    clock = SettableClock(START)
     ledger = Ledger(tmp_path / "ledger.jsonl", clock=clock)
     fill(ledger, clock, actions=2, rounds=2)
     before = ledger.state("action-0", RESTART)
@@ -61,7 +52,7 @@ def test_a_missing_or_stale_state_file_is_rebuilt_from_the_log(tmp_path: Path) -
 
 def test_rotation_keeps_the_state_even_when_old_logs_are_gone(tmp_path: Path) -> None:
     """Rotates by size into .1 .. .keep; the new log starts with a checkpoint, so a cooldown survives."""
-    clock = Clock()
+    clock = SettableClock(START)
     ledger = Ledger(tmp_path / "ledger.jsonl", clock=clock, max_bytes=4000, keep=2)
     fill(ledger, clock, actions=4, rounds=6)
     first = ledger.begin(ACTION, RESTART, run_key="R", trigger="t")
@@ -82,7 +73,7 @@ def test_rotation_keeps_the_state_even_when_old_logs_are_gone(tmp_path: Path) ->
 
 def test_rotation_waits_while_a_line_is_unreadable(tmp_path: Path) -> None:
     """Never rotates an unreadable line away: the ledger stays closed until a human repairs it."""
-    clock = Clock()
+    clock = SettableClock(START)
     ledger = Ledger(tmp_path / "ledger.jsonl", clock=clock, max_bytes=2000)
     fill(ledger, clock, actions=1, rounds=2)
     with ledger.path.open("a") as fh:

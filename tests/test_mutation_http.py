@@ -19,6 +19,7 @@ from infracore_verify.clients.cloudflare import _second_answer
 from infracore_verify.clients.http import ApiClient, Limits, parse_retry_after
 from infracore_verify.clients.results import ApiError, ApiResult, Exchange
 from infracore_verify.redact import MASK, REDACTOR
+from tests.clocks import TickingClock
 from tests.conftest import base
 from tests.test_clients import EMAIL, FAST, KEY, TOKEN, cf, closed_port
 
@@ -38,18 +39,6 @@ HALF_SECOND = Limits(
     backoff_max=0.02,
     max_total_wait=1.0,
 )
-
-
-class TickingClock:
-    """A clock that moves on by `tick` seconds every time it is read."""
-
-    def __init__(self, tick: float) -> None:
-        self.now = 0.0
-        self.tick = tick
-
-    def __call__(self) -> float:
-        self.now += self.tick
-        return self.now
 
 
 def test_max_attempts_reaches_the_token_the_global_and_the_fallback_request(httpserver: HTTPServer) -> None:

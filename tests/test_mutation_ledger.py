@@ -15,7 +15,8 @@ import pytest
 
 from infracore_verify.recovery.ledger import Ledger, LedgerDecision, LedgerUsageError, Safety
 from infracore_verify.redact import REDACTOR
-from tests.test_ledger import ACTION, START, FakeClock, begin
+from tests.clocks import SettableClock
+from tests.test_ledger import ACTION, START, begin
 
 ONE_SHOT = Safety(max_attempts=1, cooldown_seconds=60.0, escalate_after=5)
 SECRET = "FAKE-ledger-cmd-secret-31c7"
@@ -24,7 +25,7 @@ SECRET = "FAKE-ledger-cmd-secret-31c7"
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
     """A ledger on a fresh file with a fake clock at START."""
-    return Ledger(tmp_path / "ledger.jsonl", clock=FakeClock())
+    return Ledger(tmp_path / "ledger.jsonl", clock=SettableClock(START))
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_a_result_keeps_a_usable_duration_only(ledger: Ledger, duration: float, 
 
 def test_cooldown_is_measured_from_the_exact_attempt_time(ledger: Ledger) -> None:
     """An attempt at a fractional second holds its cooldown to that fraction, not to a rounded second."""
-    clock: FakeClock = ledger.clock  # type: ignore[assignment]
+    clock: SettableClock = ledger.clock  # type: ignore[assignment]
     clock.now = START + 0.7
     ledger.finish(begin(ledger, Safety(3, 60.0, 5)), result="failed", duration=1)
     clock.now = START + 60.6  # 59.9 s after the attempt

@@ -19,20 +19,21 @@ import pytest
 
 from infracore_verify.recovery.ledger import Ledger, LedgerDecision, LedgerUsageError, Safety
 from infracore_verify.recovery.ledger_state import compute_state
-from tests.test_ledger import ACTION, START, FakeClock
+from tests.clocks import SettableClock
+from tests.test_ledger import ACTION, START
 
 LIMITS = Safety(max_attempts=3, cooldown_seconds=1800.0, escalate_after=2)
 OTHER = "recover-authentik-worker"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
+def clock() -> SettableClock:
     """A fake clock at START."""
-    return FakeClock()
+    return SettableClock(START)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path, clock: FakeClock) -> Ledger:
+def ledger(tmp_path: Path, clock: SettableClock) -> Ledger:
     """A ledger on a fresh file with the fake clock."""
     return Ledger(tmp_path / "ledger.jsonl", clock=clock)
 
@@ -52,7 +53,7 @@ def write_lines(ledger: Ledger, *lines: Any) -> None:
 # --- not_run and reset: what they record and what they leave alone ------------------------------------------
 
 
-def test_not_run_records_the_attempts_so_far_and_changes_no_state(ledger: Ledger, clock: FakeClock) -> None:
+def test_not_run_records_the_attempts_so_far_and_changes_no_state(ledger: Ledger, clock: SettableClock) -> None:
     """A not_run line is a decision with the current attempt count; no attempt is used, no cooldown starts."""
     ledger.finish(run(ledger), result="failed", duration=1)
     clock.advance(1800)
@@ -129,7 +130,7 @@ def test_a_run_and_its_result_carry_run_key_trigger_and_attempt(ledger: Ledger) 
     assert result["would_be"] is None
 
 
-def test_suppressed_and_exhausted_lines_say_so(ledger: Ledger, clock: FakeClock) -> None:
+def test_suppressed_and_exhausted_lines_say_so(ledger: Ledger, clock: SettableClock) -> None:
     """A suppressed decision line is marked suppressed; an exhausted one is escalated and not suppressed."""
     one = Safety(max_attempts=1, cooldown_seconds=60.0, escalate_after=5)
     ledger.finish(run(ledger, safety=one), result="failed", duration=1)
@@ -243,7 +244,7 @@ def test_a_good_checkpoint_state_is_the_state(ledger: Ledger, state: dict[str, A
     assert ledger.state(ACTION, LIMITS)["last_result"] == state["last_result"]
 
 
-def test_a_rotated_log_keeps_the_state_and_marks_its_checkpoint(tmp_path: Path, clock: FakeClock) -> None:
+def test_a_rotated_log_keeps_the_state_and_marks_its_checkpoint(tmp_path: Path, clock: SettableClock) -> None:
     """After rotation (and without the state file) the checkpoint line carries attempts, cooldown and result."""
     ledger = Ledger(tmp_path / "ledger.jsonl", clock=clock, max_bytes=1)
     ledger.finish(run(ledger), result="failed", duration=1)
@@ -273,7 +274,9 @@ def test_a_rotated_log_keeps_the_state_and_marks_its_checkpoint(tmp_path: Path, 
     "stamp",
     ["2026-11-26T13:40:00Z", "2026-11-26T15:40:00+02:00", " 2026-11-26T13:40:00Z "],
 )
-def test_a_line_with_only_timestamp_utc_starts_the_cooldown_then(ledger: Ledger, clock: FakeClock, stamp: str) -> None:
+def test_a_line_with_only_timestamp_utc_starts_the_cooldown_then(
+    ledger: Ledger, clock: SettableClock, stamp: str
+) -> None:
     """A legacy `attempt` line without unix_time is timed by its timestamp_utc (the zone is honoured)."""
     write_lines(ledger, {"action_id": ACTION, "event": "attempt", "timestamp_utc": stamp})
     clock.advance(1799)
@@ -294,13 +297,13 @@ def new_york() -> Iterator[None]:
     time.tzset()
 
 
-def test_a_timestamp_without_zone_is_utc(ledger: Ledger, clock: FakeClock, new_york: None) -> None:
+def test_a_timestamp_without_zone_is_utc(ledger: Ledger, clock: SettableClock, new_york: None) -> None:
     """A zone-less timestamp_utc is read as UTC, not as the machine's local time."""
     write_lines(ledger, {"action_id": ACTION, "event": "attempt", "timestamp_utc": "2026-11-26T13:40:00"})
     assert ledger.state(ACTION, LIMITS)["last_attempt_at"] == START
 
 
-def test_an_infinite_unix_time_falls_back_to_timestamp_utc(ledger: Ledger, clock: FakeClock) -> None:
+def test_an_infinite_unix_time_falls_back_to_timestamp_utc(ledger: Ledger, clock: SettableClock) -> None:
     """unix_time Infinity is not a time: the line is timed by its timestamp_utc, so the cooldown ends."""
     write_lines(
         ledger,
@@ -314,7 +317,7 @@ def test_an_infinite_unix_time_falls_back_to_timestamp_utc(ledger: Ledger, clock
 # --- compute_state: the state from the lines alone -----------------------------------------------------------
 
 
-def test_compute_state_from_the_records_matches_the_ledger(ledger: Ledger, clock: FakeClock) -> None:
+def test_compute_state_from_the_records_matches_the_ledger(ledger: Ledger, clock: SettableClock) -> None:
     """`compute_state` over the usable lines gives the same attempts, cooldown and exhaustion as `Ledger.state`."""
     ledger.finish(run(ledger, OTHER), result="recovered", duration=1)
     ledger.finish(run(ledger), result="failed", duration=1)

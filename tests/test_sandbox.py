@@ -30,6 +30,7 @@ from infracore_verify.sandbox import (
     parse_fault_spec,
 )
 from infracore_verify.sandbox._http import SystemContext
+from tests.clocks import SettableClock
 from tests.conftest import ContractEditor
 
 TIMEOUT = 5.0
@@ -65,16 +66,6 @@ def wide_sandbox() -> Iterator[Sandbox]:
     """Runs a second sandbox with 9 sandbox-only zones (12 in all)."""
     with Sandbox(SandboxSeed.default().with_extra_zones(9)) as sb:
         yield sb
-
-
-class SettableClock:
-    """A monotonic clock that only moves when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class HandlerWaits:
